@@ -1,0 +1,118 @@
+"""Shape the freshly generated project to the chosen options.
+
+One table says which files belong to which option value; the files of every
+value that was not chosen are deleted, and the chosen variant of a module that
+has several is moved to its final name. Then a fresh secret key is written into
+``.env``. No network is used.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+# Paths are relative to the project root. A value missing from an option's
+# table owns no files of its own.
+OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "session_strategy": {
+        "signed_cookie": (
+            "app/auth/session_signed_cookie.py",
+            "tests/auth/test_signed_cookie.py",
+        ),
+        "database": (
+            "app/auth/session_database.py",
+            "migrations/versions/0002_user_session.py",
+            "tests/auth/test_database_sessions.py",
+        ),
+        "jwt": (
+            "app/auth/session_jwt.py",
+            "migrations/versions/0002_refresh_token.py",
+            "tests/auth/test_jwt.py",
+        ),
+    },
+    "rbac": {
+        "roles": (
+            "app/auth/rbac_roles.py",
+            "migrations/versions/0003_roles.py",
+        ),
+        "permissions": (
+            "app/auth/rbac_permissions.py",
+            "migrations/versions/0003_permissions.py",
+        ),
+        "none": ("app/auth/rbac_none.py",),
+    },
+    "database": {},
+}
+
+# Modules with one variant per option value: the chosen one takes the final name.
+PROMOTED: dict[str, tuple[str, str]] = {
+    "session_strategy": ("app/auth/session_{}.py", "app/auth/session.py"),
+    "rbac": ("app/auth/rbac_{}.py", "app/auth/rbac.py"),
+}
+
+# Directories that only exist for some values.
+OPTION_DIRS: dict[str, dict[str, tuple[str, ...]]] = {
+    "rbac": {
+        "roles": ("app/admin", "tests/admin"),
+        "permissions": ("app/admin", "tests/admin"),
+    },
+}
+
+EXAMPLE_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
+
+
+def unchosen_paths(answers: dict[str, str]) -> set[str]:
+    """Return the files and folders that belong only to values not chosen."""
+    keep: set[str] = set()
+    drop: set[str] = set()
+    for table in (OPTION_FILES, OPTION_DIRS):
+        for option, values in table.items():
+            for value, paths in values.items():
+                (keep if answers[option] == value else drop).update(paths)
+    return drop - keep
+
+
+def remove_unchosen(root: Path, answers: dict[str, str]) -> None:
+    """Delete every file and folder of an option value that was not chosen."""
+    for relative in sorted(unchosen_paths(answers)):
+        path = root / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def promote_variants(root: Path, answers: dict[str, str]) -> None:
+    """Move the chosen variant of each multi-variant module to its final name."""
+    for option, (pattern, target) in PROMOTED.items():
+        (root / pattern.format(answers[option])).rename(root / target)
+
+
+def write_env(root: Path) -> None:
+    """Create ``.env`` from ``.env.example`` with a fresh 384-bit secret key."""
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    key = secrets.token_urlsafe(48)
+    (root / ".env").write_text(example.replace(EXAMPLE_KEY, key), encoding="utf-8")
+
+
+def main(root: Path, answers: dict[str, str]) -> int:
+    """Apply the options to the project at ``root``."""
+    remove_unchosen(root, answers)
+    promote_variants(root, answers)
+    write_env(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(
+        main(
+            Path.cwd(),
+            {
+                "session_strategy": {{ cookiecutter.session_strategy | tojson }},
+                "rbac": {{ cookiecutter.rbac | tojson }},
+                "database": {{ cookiecutter.database | tojson }},
+            },
+        )
+    )

@@ -1,0 +1,38 @@
+"""No access-control scaffolding: every logged-in user may use every route.
+
+This module has the names that the roles and permissions variants provide,
+so that the rest of the app does not depend on the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.schemas import UserRead
+from app.auth.strategy import Principal
+
+
+class UnknownRoleError(ValueError):
+    """A role that does not exist was named."""
+
+
+class MeRead(UserRead):
+    """What ``GET /auth/me`` answers."""
+
+    @classmethod
+    def of(cls, principal: Principal) -> MeRead:
+        """Build the answer for the logged-in principal."""
+        return cls(id=principal.id, email=principal.email)
+
+
+async def grant_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> None:
+    """Give ``user`` the named roles; without RBAC every role is unknown."""
+    if roles:
+        raise UnknownRoleError(roles[0])
+
+
+async def grant_default_roles(db: AsyncSession, user: User) -> None:
+    """Give a newly registered user their default roles: none without RBAC."""

@@ -1,0 +1,76 @@
+"""User accounts: creation and credential checks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.passwords import (
+    MAX_LENGTH,
+    hash_password,
+    password_problem,
+    verify_dummy,
+    verify_password,
+)
+
+
+class EmailTakenError(Exception):
+    """A user with this email already exists."""
+
+
+class WeakPasswordError(ValueError):
+    """The password does not meet the length rules."""
+
+
+def normalize_email(email: str) -> str:
+    """Return the form an email is stored and looked up in."""
+    return email.strip().lower()
+
+
+async def create_user(*, db: AsyncSession, email: str, password: str) -> User:
+    """Create and commit a user; raise on a taken email or a weak password."""
+    problem = password_problem(password)
+    if problem:
+        raise WeakPasswordError(problem)
+    user = User(
+        email=normalize_email(email), password_hash=await hash_password(password)
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as error:
+        await db.rollback()
+        raise EmailTakenError(email) from error
+    return user
+
+
+async def authenticate(*, db: AsyncSession, email: str, password: str) -> User | None:
+    """Return the active user with these credentials, or ``None``.
+
+    Unknown emails and inactive users cost one hash verification too, so the
+    answer time does not tell whether an account exists.
+    """
+    user = await db.scalar(select(User).where(User.email == normalize_email(email)))
+    if len(password) > MAX_LENGTH:
+        return None  # cannot match any stored password; not worth a hash
+    if user is None:
+        await verify_dummy(password)
+        return None
+    valid, new_hash = await verify_password(password, user.password_hash)
+    if not valid or not user.is_active:
+        return None
+    if new_hash is not None:
+        user.password_hash = new_hash
+        await db.commit()
+    return user
+
+
+async def bump_session_version(*, db: AsyncSession, user_id: int) -> None:
+    """Invalidate every session tied to the user's current session version."""
+    await db.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_version=User.session_version + 1)
+    )

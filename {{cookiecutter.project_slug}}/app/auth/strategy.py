@@ -1,0 +1,43 @@
+"""What every session strategy provides.
+
+The chosen strategy lives in :mod:`app.auth.session`; it is a module that
+satisfies :class:`SessionStrategy`, which mypy checks in :mod:`app.main`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user behind a request, as far as authorisation needs to know."""
+
+    id: int
+    email: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+
+class SessionStrategy(Protocol):
+    """The interface of a session strategy module."""
+
+    # /auth/login, /auth/logout and whatever else the strategy serves.
+    router: APIRouter
+
+    @property
+    def current_principal(self) -> Callable[..., Awaitable[Principal]]:
+        """A FastAPI dependency: the logged-in principal, or 401."""
+
+    def install(self, app: FastAPI, settings: Settings) -> None:
+        """Add the strategy's middleware and state to a new application."""
+
+    async def end_sessions(self, db: AsyncSession, user_id: int) -> None:
+        """End every session of a user; the caller commits."""

@@ -1,0 +1,98 @@
+"""The command line: ``python -m app COMMAND``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.auth import service
+from app.auth.passwords import password_problem
+from app.auth.rbac import UnknownRoleError, grant_roles
+from app.config import get_database_settings
+from app.db import create_engine, create_sessionmaker
+
+
+class CommandError(Exception):
+    """A failure to report on one line, with a non-zero exit status."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        message: str = asyncio.run(args.handler(args))
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        first_line = str(error).splitlines()[0]
+        print(
+            f"error: database not ready ({first_line}); "
+            "did you run `alembic upgrade head`?",
+            file=sys.stderr,
+        )
+        return 1
+    print(message)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    create = commands.add_parser(
+        "create-user",
+        help="create a user; the password is read from standard input",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument(
+        "--role", action="append", default=[], dest="roles", metavar="ROLE"
+    )
+    create.set_defaults(handler=_create_user)
+    return parser
+
+
+async def _create_user(args: argparse.Namespace) -> str:
+    email = _valid_email(args.email)
+    password = _read_password()
+    problem = password_problem(password)
+    if problem:
+        raise CommandError(problem)
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            try:
+                user = await service.create_user(db=db, email=email, password=password)
+                await grant_roles(db, user, args.roles)
+            except service.EmailTakenError:
+                raise CommandError(
+                    f"a user with email {service.normalize_email(email)} already exists"
+                ) from None
+            except UnknownRoleError as error:
+                raise CommandError(f"unknown role {error}") from None
+            await db.commit()
+            return f"created user {user.id} <{user.email}>"
+    finally:
+        await engine.dispose()
+
+
+def _valid_email(value: str) -> str:
+    try:
+        return str(TypeAdapter(EmailStr).validate_python(value))
+    except ValidationError:
+        raise CommandError(f"invalid email address: {value!r}") from None
+
+
+def _read_password() -> str:
+    """Prompt twice on a terminal; otherwise read one line from standard input."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise CommandError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")

@@ -1,0 +1,115 @@
+"""Settings, read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"  # noqa: S105 - the placeholder that production refuses
+MIN_SECRET_KEY_LENGTH = 32
+
+Environment = Literal["development", "test", "production"]
+
+
+class DatabaseSettings(BaseSettings):
+    """What migrations and the command line need: the database, nothing secret."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+{%- if cookiecutter.database == "postgresql" %}
+    database_url: str = (
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/{{ cookiecutter.project_slug | replace('-', '_') }}"
+    )
+{%- else %}
+    database_url: str = "sqlite+aiosqlite:///./app.db"
+{%- endif %}
+
+
+class Settings(DatabaseSettings):
+    """Everything the application reads from its environment."""
+
+    environment: Environment = "development"
+    secret_key: SecretStr | None = None
+    # Older keys that still verify (newest first); only SECRET_KEY signs.
+    secret_key_fallbacks: list[SecretStr] = Field(default_factory=list)
+    # Seconds of inactivity after which a session ends.
+    session_idle_timeout: int = Field(default=30 * 60, gt=0)
+    # Seconds after login after which a session ends, active or not.
+    session_max_age: int = Field(default=12 * 60 * 60, gt=0)
+    # Origins (scheme://host[:port]) besides the app's own that may send
+    # state-changing requests with the session cookie.
+    trusted_origins: list[str] = Field(default_factory=list)
+    docs_enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _check_secret_key(self) -> Settings:
+        if self.secret_key is None:
+            if self.environment == "production":
+                raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+            # Development without a key still works; sessions end on restart.
+            self.secret_key = SecretStr(secrets.token_urlsafe(48))
+        for key in (self.secret_key, *self.secret_key_fallbacks):
+            value = key.get_secret_value()
+            if len(value) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    f"SECRET_KEY and SECRET_KEY_FALLBACKS entries need at least "
+                    f"{MIN_SECRET_KEY_LENGTH} characters"
+                )
+            if value == EXAMPLE_SECRET_KEY and self.environment == "production":
+                raise ValueError(
+                    "SECRET_KEY is the example value; generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        """Whether cookies must be ``Secure`` and docs stay off by default."""
+        return self.environment == "production"
+
+    @property
+    def show_docs(self) -> bool:
+        """Whether ``/docs`` and ``/openapi.json`` are served."""
+        if self.docs_enabled is None:
+            return not self.is_production
+        return self.docs_enabled
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Keys for itsdangerous: oldest first, so the last one (SECRET_KEY) signs."""
+        if self.secret_key is None:  # pragma: no cover - the validator sets it
+            raise RuntimeError("settings were not validated")
+        keys = [key.get_secret_value() for key in reversed(self.secret_key_fallbacks)]
+        return [*keys, self.secret_key.get_secret_value()]
+
+
+def describe(error: ValidationError) -> str:
+    """Return a one-line summary of a settings error."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]).upper()
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the settings, read once; stop with one line when they are invalid."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit(f"Invalid settings: {describe(error)}") from None
+
+
+def get_database_settings() -> DatabaseSettings:
+    """Return the database settings alone, without requiring a secret key."""
+    try:
+        return DatabaseSettings()
+    except ValidationError as error:
+        raise SystemExit(f"Invalid settings: {describe(error)}") from None

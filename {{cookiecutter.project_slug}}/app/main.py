@@ -1,0 +1,50 @@
+"""The application factory and the ASGI application ``app.main:app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import errors, health
+from app.auth import router as auth_router
+from app.auth import session
+from app.auth.strategy import SessionStrategy
+from app.config import PROJECT_NAME, Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+
+# mypy checks here that the chosen strategy module has the whole interface.
+_strategy: SessionStrategy = session
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (read from the environment if absent)."""
+    settings = settings or get_settings()
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    docs = settings.show_docs
+    app = FastAPI(
+        title=PROJECT_NAME,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(auth_router.router)
+    app.include_router(session.router)
+    session.install(app, settings)
+    return app
+
+
+app = create_app()

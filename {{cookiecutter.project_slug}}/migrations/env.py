@@ -1,0 +1,44 @@
+"""Alembic environment: runs migrations with the app's async engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+import app.auth.rbac
+import app.auth.session  # noqa: F401 - registers the strategy's tables
+from app.config import get_database_settings
+from app.db import Base, create_engine
+
+target_metadata = Base.metadata
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite alters tables by copying them; PostgreSQL ignores this.
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    url = context.config.attributes.get("database_url") or (
+        get_database_settings().database_url
+    )
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_configure)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) migrations are not supported by this project.")
+
+asyncio.run(_run_online())

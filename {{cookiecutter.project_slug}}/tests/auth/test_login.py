@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import select, update
+
+from app.auth import passwords
+from app.auth.models import User
+from tests.helpers import PASSWORD, login, register
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_login_then_me(client: httpx.AsyncClient) -> None:
+    user = await register(client, "ada@example.com")
+    headers = await login(client, "ada@example.com")
+    response = await client.get("/auth/me", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["id"] == user["id"]
+    assert response.json()["email"] == "ada@example.com"
+
+
+async def test_me_is_401_anonymously(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/auth/me")).status_code == 401
+
+
+async def test_logout_requires_a_session(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/auth/logout")).status_code == 401
+
+
+async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    headers = await login(client, "ada@example.com")
+    response = await client.post("/auth/logout", headers=headers)
+    assert response.status_code == 204
+    assert (await client.get("/auth/me", headers=headers)).status_code == 401
+
+
+async def _deactivate(app: FastAPI, email: str) -> None:
+    async with app.state.sessionmaker() as db:
+        await db.execute(
+            update(User).where(User.email == email).values(is_active=False)
+        )
+        await db.commit()
+
+
+async def test_unknown_email_wrong_password_and_inactive_user_look_the_same(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "ada@example.com")
+    await register(client, "old@example.com")
+    await _deactivate(app, "old@example.com")
+    attempts = [
+        {"username": "nobody@example.com", "password": PASSWORD},
+        {"username": "ada@example.com", "password": "wrong password!"},
+        {"username": "old@example.com", "password": PASSWORD},
+    ]
+    responses = [await client.post("/auth/login", data=data) for data in attempts]
+    assert {r.status_code for r in responses} == {401}
+    assert len({r.text for r in responses}) == 1
+    assert all("set-cookie" not in r.headers for r in responses)
+
+
+async def test_unknown_email_costs_a_hash_verification(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_verify = passwords._hasher.verify
+
+    def counting_verify(password: str, hash: str) -> bool:
+        calls.append(password)
+        return real_verify(password, hash)
+
+    monkeypatch.setattr(passwords._hasher, "verify", counting_verify)
+    response = await client.post(
+        "/auth/login", data={"username": "nobody@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 401
+    assert calls == [PASSWORD]
+
+
+async def test_hashing_runs_off_the_event_loop(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    real_hash = passwords._hasher.hash
+
+    def recording_hash(password: str, *, salt: bytes | None = None) -> str:
+        threads.append(threading.current_thread())
+        return real_hash(password, salt=salt)
+
+    monkeypatch.setattr(passwords._hasher, "hash", recording_hash)
+    await register(client, "ada@example.com")
+    assert threads
+    assert threading.main_thread() not in threads
+
+
+async def test_outdated_hash_is_upgraded_at_login(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "ada@example.com")
+    weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192),))
+    async with app.state.sessionmaker() as db:
+        await db.execute(
+            update(User)
+            .where(User.email == "ada@example.com")
+            .values(password_hash=weak.hash(PASSWORD))
+        )
+        await db.commit()
+    await login(client, "ada@example.com")
+    async with app.state.sessionmaker() as db:
+        stored = await db.scalar(
+            select(User.password_hash).where(User.email == "ada@example.com")
+        )
+    assert stored is not None
+    assert stored.startswith("$argon2id$")
+    assert "m=65536,t=3" in stored
+
+
+async def test_huge_password_at_login_is_a_clean_401(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post(
+        "/auth/login", data={"username": "ada@example.com", "password": "x" * 100_000}
+    )
+    assert response.status_code == 401
+
+
+async def test_tokens_in_the_url_are_ignored(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post(
+        "/auth/login", data={"username": "ada@example.com", "password": PASSWORD}
+    )
+    stolen = {**response.cookies, **response.json()}
+    client.cookies.clear()
+    for name, value in stolen.items():
+        assert (await client.get("/auth/me", params={name: value})).status_code == 401

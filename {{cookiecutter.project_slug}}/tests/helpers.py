@@ -1,0 +1,55 @@
+"""Helpers shared by the tests: registering, logging in, authenticated headers."""
+
+from __future__ import annotations
+
+import httpx
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+async def register(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> dict[str, object]:
+    """Register a user and return the response body."""
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> dict[str, str]:
+    """Log in and return the headers that authenticate the next requests."""
+    # A browser that already has a session sends its CSRF token, as on any POST.
+    token = client.cookies.get("csrftoken")
+    response = await client.post(
+        "/auth/login",
+        data={"username": email, "password": password},
+        headers={"X-CSRF-Token": token} if token else {},
+    )
+    assert response.status_code == 200, response.text
+    return auth_headers(client, response)
+
+
+def auth_headers(client: httpx.AsyncClient, response: httpx.Response) -> dict[str, str]:
+    """Return what a client sends after this login: a bearer token or a CSRF header.
+
+    Cookie-borne sessions travel in the client's cookie jar; unsafe requests
+    also need the CSRF token copied from its cookie.
+    """
+    body = response.json()
+    if "access_token" in body:
+        return {"Authorization": f"Bearer {body['access_token']}"}
+    return {"X-CSRF-Token": client.cookies["csrftoken"]}
+
+
+def replace_cookie(client: httpx.AsyncClient, name: str, value: str) -> None:
+    """Put ``value`` in the client's jar in place of the server-set cookie."""
+    domains = {cookie.domain for cookie in client.cookies.jar if cookie.name == name}
+    client.cookies.delete(name)
+    # Same domain as the server's cookie, so a later Set-Cookie replaces it.
+    client.cookies.set(name, value, domain=domains.pop() if domains else "")

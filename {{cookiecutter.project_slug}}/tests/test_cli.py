@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.helpers import PASSWORD
+
+
+def create_user(
+    database_url: str, *args: str, stdin: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "create-user", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_create_user_reads_the_password_from_stdin(database_url: str) -> None:
+    result = create_user(
+        database_url, "--email", "ada@example.com", stdin=PASSWORD + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ada@example.com" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--email", "not-an-email"], PASSWORD, "invalid email address"),
+        (["--email", "ada@example.com"], "short\n", "at least 8 characters"),
+        (["--email", "ada@example.com"], "", "at least 8 characters"),
+        (
+            ["--email", "ada@example.com", "--role", "no-such-role"],
+            PASSWORD,
+            "unknown role",
+        ),
+    ],
+    ids=["invalid-email", "weak-password", "empty-password", "unknown-role"],
+)
+def test_create_user_refuses_bad_input_in_one_line(
+    database_url: str, args: list[str], stdin: str, message: str
+) -> None:
+    result = create_user(database_url, *args, stdin=stdin)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_create_user_refuses_a_duplicate_email(database_url: str) -> None:
+    first = create_user(database_url, "--email", "ada@example.com", stdin=PASSWORD)
+    assert first.returncode == 0, first.stderr
+    again = create_user(database_url, "--email", "ADA@example.com", stdin=PASSWORD)
+    assert again.returncode != 0
+    assert again.stderr.strip().splitlines() == [
+        "error: a user with email ada@example.com already exists"
+    ]
+
+
+def test_create_user_on_an_unmigrated_database_says_so(tmp_path: object) -> None:
+    result = create_user(
+        f"sqlite+aiosqlite:///{tmp_path}/empty.db",
+        "--email",
+        "ada@example.com",
+        stdin=PASSWORD,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "alembic upgrade head" in lines[0]

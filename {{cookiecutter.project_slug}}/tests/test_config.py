@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import EXAMPLE_SECRET_KEY, Settings, describe
+from tests.conftest import PROJECT_ROOT
+from tests.helpers import TEST_SECRET_KEY
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (None, "SECRET_KEY must be set"),
+        ("too-short", "at least 32 characters"),
+        (EXAMPLE_SECRET_KEY, "example value"),
+    ],
+)
+def test_production_refuses_a_missing_short_or_example_key(
+    key: str | None, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(environment="production", secret_key=key)
+    assert message in describe(caught.value)
+    assert "\n" not in describe(caught.value)
+
+
+def test_production_accepts_a_long_random_key() -> None:
+    settings = make(environment="production", secret_key=TEST_SECRET_KEY)
+    assert settings.is_production
+    assert not settings.show_docs
+
+
+def test_development_without_a_key_gets_a_random_one() -> None:
+    first, second = make(environment="development"), make(environment="development")
+    assert first.signing_keys != second.signing_keys
+    assert len(first.signing_keys[-1]) >= 32
+
+
+def test_short_fallback_key_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        make(secret_key=TEST_SECRET_KEY, secret_key_fallbacks=["short"])
+
+
+def test_signing_keys_put_the_current_key_last() -> None:
+    old, older = "o" * 40, "p" * 40
+    settings = make(secret_key=TEST_SECRET_KEY, secret_key_fallbacks=[old, older])
+    assert settings.signing_keys == [older, old, TEST_SECRET_KEY]
+
+
+def test_app_refuses_to_start_in_production_with_a_short_key() -> None:
+    env = {**os.environ, "ENVIRONMENT": "production", "SECRET_KEY": "short"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import app.main"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Invalid settings: SECRET_KEY")
+    assert "at least 32 characters" in lines[0]
