@@ -19,10 +19,16 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "session_strategy": {
         "signed_cookie": (
             "app/auth/session_signed_cookie.py",
+            "app/auth/cookies.py",
+            "app/auth/csrf.py",
             "tests/auth/test_signed_cookie.py",
+            "tests/auth/test_csrf.py",
         ),
         "database": (
             "app/auth/session_database.py",
+            "app/auth/cookies.py",
+            "app/auth/csrf.py",
+            "tests/auth/test_csrf.py",
             "migrations/versions/0002_user_session.py",
             "tests/auth/test_database_sessions.py",
         ),

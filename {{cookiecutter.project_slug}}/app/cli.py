@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.auth import service
+from app.auth import service, session
 from app.auth.passwords import password_problem
 from app.auth.rbac import UnknownRoleError, grant_roles
 from app.config import get_database_settings
@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         "--role", action="append", default=[], dest="roles", metavar="ROLE"
     )
     create.set_defaults(handler=_create_user)
+    cleanup = commands.add_parser(
+        "cleanup-sessions", help="delete expired and revoked sessions"
+    )
+    cleanup.set_defaults(handler=_cleanup_sessions)
     return parser
 
 
@@ -79,6 +83,17 @@ async def _create_user(args: argparse.Namespace) -> str:
             return f"created user {user.id} <{user.email}>"
     finally:
         await engine.dispose()
+
+
+async def _cleanup_sessions(_args: argparse.Namespace) -> str:
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            removed = await session.cleanup_expired(db)
+            await db.commit()
+    finally:
+        await engine.dispose()
+    return f"removed {removed} expired or revoked sessions"
 
 
 def _valid_email(value: str) -> str:

@@ -79,3 +79,17 @@ def test_create_user_on_an_unmigrated_database_says_so(tmp_path: object) -> None
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "alembic upgrade head" in lines[0]
+
+
+def test_cleanup_sessions_reports_how_many_it_removed(database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "cleanup-sessions"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("removed ")

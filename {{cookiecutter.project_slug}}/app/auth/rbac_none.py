@@ -7,8 +7,11 @@ so that the rest of the app does not depend on the choice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
 from app.auth.schemas import UserRead
@@ -36,3 +39,19 @@ async def grant_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> Non
 
 async def grant_default_roles(db: AsyncSession, user: User) -> None:
     """Give a newly registered user their default roles: none without RBAC."""
+
+
+def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
+    """Select a user's id and email, then ``columns``, from ``users``.
+
+    The RBAC variants add the user's role (and permission) names, one row per
+    grant, so that a strategy learns everything about a request's user in one
+    query; it adds its own joins and ``where`` clause.
+    """
+    return select(User.id, User.email, *columns)
+
+
+def to_principal(rows: Sequence[Row[Any]]) -> Principal:
+    """Build the principal from the rows of :func:`principal_select`."""
+    first = rows[0]
+    return Principal(id=first.id, email=first.email)

@@ -25,7 +25,6 @@ from fastapi import (
     status,
 )
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
@@ -38,6 +37,7 @@ from app.auth.cookies import (
 from app.auth.credentials import VerifiedUser
 from app.auth.csrf import CSRFMiddleware, issue_token, make_signer
 from app.auth.models import User
+from app.auth.rbac import principal_select, to_principal
 from app.auth.schemas import UserRead
 from app.auth.strategy import Principal
 from app.config import Settings
@@ -122,18 +122,15 @@ async def current_principal(
     now = int(time.time())
     if data is None or _expired(data, sessions.settings, now):
         raise _not_authenticated()
-    row = (
-        await db.execute(
-            select(User.email, User.session_version, User.is_active).where(
-                User.id == data.uid
-            )
-        )
-    ).one_or_none()
-    if row is None or not row.is_active or row.session_version != data.ver:
+    query = principal_select(User.session_version, User.is_active).where(
+        User.id == data.uid
+    )
+    rows = (await db.execute(query)).all()
+    if not rows or not rows[0].is_active or rows[0].session_version != data.ver:
         raise _not_authenticated()
     if now - data.seen >= RENEW_AFTER:
         _set_session(response, sessions, replace(data, seen=now), now)
-    return Principal(id=data.uid, email=row.email)
+    return to_principal(rows)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -182,6 +179,11 @@ async def logout_everywhere(
 async def end_sessions(db: AsyncSession, user_id: int) -> None:
     """End every session of a user by moving their session version on."""
     await service.bump_session_version(db=db, user_id=user_id)
+
+
+async def cleanup_expired(db: AsyncSession) -> int:
+    """Remove stored sessions that have ended: none are stored, so none."""
+    return 0
 
 
 def _expired(data: SessionData, settings: Settings, now: int) -> bool:

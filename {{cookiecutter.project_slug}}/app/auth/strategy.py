@@ -41,3 +41,6 @@ class SessionStrategy(Protocol):
 
     async def end_sessions(self, db: AsyncSession, user_id: int) -> None:
         """End every session of a user; the caller commits."""
+
+    async def cleanup_expired(self, db: AsyncSession) -> int:
+        """Delete stored sessions that ended; return how many. The caller commits."""
