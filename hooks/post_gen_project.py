@@ -49,13 +49,17 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "none": ("app/auth/rbac_none.py",),
     },
-    "database": {},
+    "database": {
+        "sqlite": ("tests/database_sqlite.py",),
+        "postgresql": ("tests/database_postgresql.py",),
+    },
 }
 
 # Modules with one variant per option value: the chosen one takes the final name.
 PROMOTED: dict[str, tuple[str, str]] = {
     "session_strategy": ("app/auth/session_{}.py", "app/auth/session.py"),
     "rbac": ("app/auth/rbac_{}.py", "app/auth/rbac.py"),
+    "database": ("tests/database_{}.py", "tests/database.py"),
 }
 
 # Directories that only exist for some values.
