@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -14,9 +12,9 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from tests import database
 from tests.helpers import TEST_SECRET_KEY
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import PROJECT_ROOT, uvicorn_servers
 
 MakeSettings = Callable[..., Settings]
 
@@ -34,19 +32,39 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 @pytest.fixture(scope="session")
-def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database migrated once per run, copied for every test."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
+def migrated_template() -> Iterator[str]:
+    """A database migrated once per run, cloned for every test."""
+    url = database.create_empty()
+    migrate(url)
+    yield url
+    database.drop(url)
 
 
 @pytest.fixture
-def database_url(migrated_file: Path, tmp_path: Path) -> str:
+def database_url(migrated_template: str) -> Iterator[str]:
     """The URL of a fresh, migrated database for this test alone."""
-    path = tmp_path / "test.db"
-    shutil.copyfile(migrated_file, path)
-    return f"sqlite+aiosqlite:///{path}"
+    url = database.clone(migrated_template)
+    yield url
+    database.drop(url)
+
+
+@pytest.fixture(scope="module")
+def servers(migrated_template: str) -> Iterator[list[str]]:
+    """Two uvicorn processes sharing one fresh database, as behind a load balancer."""
+    url = database.clone(migrated_template)
+    try:
+        with uvicorn_servers(url, 2) as base_urls:
+            yield base_urls
+    finally:
+        database.drop(url)
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """The URL of a fresh database without any table."""
+    url = database.create_empty()
+    yield url
+    database.drop(url)
 
 
 @pytest.fixture

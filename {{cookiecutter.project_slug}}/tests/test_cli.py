@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
 from tests.helpers import PASSWORD
+from tests.servers import PROJECT_ROOT
 
 
 def create_user(
@@ -68,9 +68,11 @@ def test_create_user_refuses_a_duplicate_email(database_url: str) -> None:
     ]
 
 
-def test_create_user_on_an_unmigrated_database_says_so(tmp_path: object) -> None:
+def test_create_user_on_an_unmigrated_database_says_so(
+    empty_database_url: str,
+) -> None:
     result = create_user(
-        f"sqlite+aiosqlite:///{tmp_path}/empty.db",
+        empty_database_url,
         "--email",
         "ada@example.com",
         stdin=PASSWORD,

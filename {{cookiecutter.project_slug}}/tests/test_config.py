@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import EXAMPLE_SECRET_KEY, Settings, describe
-from tests.conftest import PROJECT_ROOT
 from tests.helpers import TEST_SECRET_KEY
+from tests.servers import PROJECT_ROOT
 
 
 def make(**values: object) -> Settings:

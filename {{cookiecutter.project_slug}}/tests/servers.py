@@ -1,0 +1,81 @@
+"""Real uvicorn processes for the tests that need more than one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import TEST_SECRET_KEY
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def uvicorn_server(database_url: str) -> Iterator[str]:
+    """Run ``app.main:app`` in its own process; yield its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "DATABASE_URL": database_url,
+    }
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--log-level", "warning"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(process, base_url)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@contextmanager
+def uvicorn_servers(database_url: str, count: int) -> Iterator[list[str]]:
+    """Run ``count`` processes on one database; yield their base URLs."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(uvicorn_server(database_url)) for _ in range(count)]
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            errors = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"uvicorn exited early: {errors[-2000:]}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not answer on {base_url}")
