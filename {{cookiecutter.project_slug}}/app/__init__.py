@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name | replace('"', "'") }}: a FastAPI service."""
+"""The application package."""

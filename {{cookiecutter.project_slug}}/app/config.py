@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"  # noqa: S105 - the placeholder that production refuses
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -24,9 +23,7 @@ class DatabaseSettings(BaseSettings):
     )
 
 {%- if cookiecutter.database == "postgresql" %}
-    database_url: str = (
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/{{ cookiecutter.project_slug | replace('-', '_') }}"
-    )
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
 {%- else %}
     database_url: str = "sqlite+aiosqlite:///./app.db"
 {%- endif %}

@@ -11,8 +11,9 @@ from app import errors, health
 from app.auth import router as auth_router
 from app.auth import session
 from app.auth.strategy import SessionStrategy
-from app.config import PROJECT_NAME, Settings, get_settings
+from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.project import PROJECT_NAME
 
 # mypy checks here that the chosen strategy module has the whole interface.
 _strategy: SessionStrategy = session
