@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.auth import service, session
+from app.auth import service, session, throttle
 from app.auth.passwords import password_problem
 from app.auth.rbac import UnknownRoleError, grant_roles
-from app.config import get_database_settings
+from app.config import get_database_settings, get_settings
 from app.db import create_engine, create_sessionmaker
 
 
@@ -86,14 +86,19 @@ async def _create_user(args: argparse.Namespace) -> str:
 
 
 async def _cleanup_sessions(_args: argparse.Namespace) -> str:
-    engine = create_engine(get_database_settings().database_url)
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
     try:
         async with create_sessionmaker(engine)() as db:
-            removed = await session.cleanup_expired(db)
+            sessions = await session.cleanup_expired(db)
+            failures = await throttle.cleanup(db=db, settings=settings)
             await db.commit()
     finally:
         await engine.dispose()
-    return f"removed {removed} expired or revoked sessions"
+    return (
+        f"removed {sessions} expired or revoked sessions "
+        f"and {failures} old login failures"
+    )
 
 
 def _valid_email(value: str) -> str:

@@ -44,6 +44,11 @@ class Settings(DatabaseSettings):
     # state-changing requests with the session cookie.
     trusted_origins: list[str] = Field(default_factory=list)
     docs_enabled: bool | None = None
+    # Failed logins allowed within LOGIN_FAILURE_WINDOW seconds, per account
+    # and per client address, before further attempts get 429.
+    login_failures_per_account: int = Field(default=5, gt=0)
+    login_failures_per_client: int = Field(default=20, gt=0)
+    login_failure_window: int = Field(default=15 * 60, gt=0)
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

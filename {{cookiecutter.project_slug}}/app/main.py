@@ -14,6 +14,7 @@ from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.project import PROJECT_NAME
+from app.security import SecurityHeadersMiddleware
 
 # mypy checks here that the chosen strategy module has the whole interface.
 _strategy: SessionStrategy = session
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router.router)
     app.include_router(session.router)
     session.install(app, settings)
+    # Added last, so it wraps everything, refusals of the CSRF check included.
+    app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     return app
 
 

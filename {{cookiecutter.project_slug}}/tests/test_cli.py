@@ -95,3 +95,4 @@ def test_cleanup_sessions_reports_how_many_it_removed(database_url: str) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("removed ")
+    assert "login failures" in result.stdout

@@ -1,4 +1,4 @@
-"""Create the users table.
+"""Create the users and login_failures tables.
 
 Revision ID: 0001
 Revises:
@@ -32,7 +32,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    op.create_index(
+        op.f("ix_login_failures_key"),
+        "login_failures",
+        ["key", "created_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_login_failures_key"), table_name="login_failures")
+    op.drop_table("login_failures")
     op.drop_table("users")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.main import create_app
+from tests.conftest import MakeSettings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_api_responses_carry_hardening_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert "strict-transport-security" not in response.headers  # not over plain dev
+
+
+async def test_auth_answers_are_not_cached(client: httpx.AsyncClient) -> None:
+    response = await client.get("/auth/me")
+    assert response.status_code == 401
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_production_adds_hsts_and_hides_the_docs(
+    make_settings: MakeSettings,
+) -> None:
+    app = create_app(make_settings(environment="production"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://testserver"
+    ) as client:
+        health = await client.get("/health")
+        assert "max-age=" in health.headers["strict-transport-security"]
+        assert (await client.get("/docs")).status_code == 404
+        assert (await client.get("/openapi.json")).status_code == 404
+    await app.state.engine.dispose()
+
+
+async def test_docs_can_be_enabled_in_production(make_settings: MakeSettings) -> None:
+    app = create_app(make_settings(environment="production", docs_enabled=True))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://testserver"
+    ) as client:
+        docs = await client.get("/docs")
+        assert docs.status_code == 200
+        assert "content-security-policy" not in docs.headers
+    await app.state.engine.dispose()
