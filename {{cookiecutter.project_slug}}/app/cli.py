@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
         "--role", action="append", default=[], dest="roles", metavar="ROLE"
     )
     create.set_defaults(handler=_create_user)
+    for name, active in (("deactivate-user", False), ("activate-user", True)):
+        toggle = commands.add_parser(
+            name,
+            help=f"{name.split('-')[0]} a user"
+            + ("; every session of the user ends" if not active else ""),
+        )
+        toggle.add_argument("--email", required=True)
+        toggle.set_defaults(handler=_set_active, active=active)
     cleanup = commands.add_parser(
         "cleanup-sessions", help="delete expired and revoked sessions"
     )
@@ -81,6 +89,22 @@ async def _create_user(args: argparse.Namespace) -> str:
                 raise CommandError(f"unknown role {error}") from None
             await db.commit()
             return f"created user {user.id} <{user.email}>"
+    finally:
+        await engine.dispose()
+
+
+async def _set_active(args: argparse.Namespace) -> str:
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            user = await service.set_active(db=db, email=args.email, active=args.active)
+            if user is None:
+                raise CommandError(f"no user with email {args.email}")
+            if not args.active:
+                await session.end_sessions(db, user.id)
+            await db.commit()
+            state = "activated" if args.active else "deactivated"
+            return f"{state} user {user.id} <{user.email}>"
     finally:
         await engine.dispose()
 

@@ -53,3 +53,21 @@ def replace_cookie(client: httpx.AsyncClient, name: str, value: str) -> None:
     client.cookies.delete(name)
     # Same domain as the server's cookie, so a later Set-Cookie replaces it.
     client.cookies.set(name, value, domain=domains.pop() if domains else "")
+
+
+async def session_works(
+    client: httpx.AsyncClient, login_response: httpx.Response
+) -> bool:
+    """Return whether the session a login started can still be used.
+
+    Cookie sessions are checked with ``/auth/me``. For bearer tokens the
+    access token lives on until its short expiry by design, so what must end
+    is the refresh token: try to spend it.
+    """
+    body = login_response.json()
+    if "refresh_token" in body:
+        response = await client.post(
+            "/auth/refresh", json={"refresh_token": body["refresh_token"]}
+        )
+        return response.status_code == 200
+    return (await client.get("/auth/me")).status_code == 200

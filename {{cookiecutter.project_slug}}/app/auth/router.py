@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import logging
 
-from app.auth import service
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from app.auth import service, session, throttle
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.auth.rbac import MeRead, grant_default_roles
-from app.auth.schemas import UserCreate, UserRead
+from app.auth.schemas import PasswordChange, UserCreate, UserRead
 from app.db import SessionDep
+
+log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -34,3 +38,51 @@ async def register(body: UserCreate, db: SessionDep) -> User:
 async def me(principal: CurrentUser) -> MeRead:
     """Return the logged-in user."""
     return MeRead.of(principal)
+
+
+@router.post("/password")
+async def change_password(
+    body: PasswordChange,
+    principal: CurrentUser,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+) -> session.LoginResponse:
+    """Change the password; every other session of the user ends.
+
+    This session goes on under a new identity, returned as a login would.
+    """
+    settings = request.app.state.settings
+    client = request.client.host if request.client else "unknown"
+    # The current password can be guessed from a stolen session: throttle it
+    # like a login.
+    wait = await throttle.retry_after(
+        db=db, settings=settings, email=principal.email, client=client
+    )
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many failed attempts; try again later",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        user = await service.change_password(
+            db=db,
+            user_id=principal.id,
+            current_password=body.current_password,
+            new_password=body.new_password,
+        )
+    except service.WrongPasswordError:
+        await throttle.record_failure(db=db, email=principal.email, client=client)
+        await db.commit()
+        log.warning("password change refused user_id=%s", principal.id)
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "Current password is incorrect"
+        ) from None
+    await session.end_sessions(db, user.id)
+    await db.commit()
+    await db.refresh(user)
+    log.info("password changed user_id=%s", user.id)
+    return await session.start_session(
+        request=request, response=response, db=db, user=user
+    )

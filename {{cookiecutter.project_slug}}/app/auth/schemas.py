@@ -21,3 +21,10 @@ class UserRead(BaseModel):
 
     id: int
     email: str
+
+
+class PasswordChange(BaseModel):
+    """Body of ``POST /auth/password``."""
+
+    current_password: str = Field(max_length=MAX_LENGTH)
+    new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)

@@ -24,6 +24,10 @@ class WeakPasswordError(ValueError):
     """The password does not meet the length rules."""
 
 
+class WrongPasswordError(Exception):
+    """The current password given to change it was wrong."""
+
+
 def normalize_email(email: str) -> str:
     """Return the form an email is stored and looked up in."""
     return email.strip().lower()
@@ -74,3 +78,28 @@ async def bump_session_version(*, db: AsyncSession, user_id: int) -> None:
         .where(User.id == user_id)
         .values(session_version=User.session_version + 1)
     )
+
+
+async def change_password(
+    *, db: AsyncSession, user_id: int, current_password: str, new_password: str
+) -> User:
+    """Check the current password and store the new one; the caller commits."""
+    user = await db.get_one(User, user_id)
+    if len(current_password) > MAX_LENGTH:
+        raise WrongPasswordError
+    valid, _ = await verify_password(current_password, user.password_hash)
+    if not valid:
+        raise WrongPasswordError
+    problem = password_problem(new_password)
+    if problem:
+        raise WeakPasswordError(problem)
+    user.password_hash = await hash_password(new_password)
+    return user
+
+
+async def set_active(*, db: AsyncSession, email: str, active: bool) -> User | None:
+    """Activate or deactivate the user with ``email``; the caller commits."""
+    user = await db.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is not None:
+        user.is_active = active
+    return user

@@ -136,9 +136,21 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+LoginResponse = UserRead
+
+
 @router.post("/login")
-async def login(user: VerifiedUser, request: Request, response: Response) -> UserRead:
+async def login(
+    user: VerifiedUser, request: Request, response: Response, db: SessionDep
+) -> LoginResponse:
     """Log in with the OAuth2 password form; the session arrives as a cookie."""
+    return await start_session(request=request, response=response, db=db, user=user)
+
+
+async def start_session(
+    *, request: Request, response: Response, db: AsyncSession, user: User
+) -> LoginResponse:
+    """Set a new session cookie, and a new CSRF token bound to it."""
     sessions: _Sessions = request.app.state.sessions
     now = int(time.time())
     data = SessionData(

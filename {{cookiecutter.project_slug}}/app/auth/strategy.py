@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import User
 from app.config import Settings
 
 
@@ -27,7 +29,10 @@ class Principal:
 
 
 class SessionStrategy(Protocol):
-    """The interface of a session strategy module."""
+    """The interface of a session strategy module.
+
+    Each module also defines ``LoginResponse``, the body of a login.
+    """
 
     # /auth/login, /auth/logout and whatever else the strategy serves.
     router: APIRouter
@@ -38,6 +43,11 @@ class SessionStrategy(Protocol):
 
     def install(self, app: FastAPI, settings: Settings) -> None:
         """Add the strategy's middleware and state to a new application."""
+
+    async def start_session(
+        self, *, request: Request, response: Response, db: AsyncSession, user: User
+    ) -> BaseModel:
+        """Start a session for ``user`` (login, password change); return the body."""
 
     async def end_sessions(self, db: AsyncSession, user_id: int) -> None:
         """End every session of a user; the caller commits."""
