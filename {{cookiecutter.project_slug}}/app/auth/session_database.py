@@ -183,11 +183,21 @@ async def current_principal(current: CurrentSessionDep) -> Principal:
     return current.principal
 
 
+LoginResponse = UserRead
+
+
 @router.post("/login")
 async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
-) -> UserRead:
-    """Log in with the OAuth2 password form; a new session id arrives as a cookie.
+) -> LoginResponse:
+    """Log in with the OAuth2 password form; a new session id arrives as a cookie."""
+    return await start_session(request=request, response=response, db=db, user=user)
+
+
+async def start_session(
+    *, request: Request, response: Response, db: AsyncSession, user: User
+) -> LoginResponse:
+    """Store a new session and set its cookie, with a CSRF token bound to it.
 
     The id is always new: one the browser brought is never adopted, and its
     session, if it had one, ends here.

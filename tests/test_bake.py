@@ -1,0 +1,111 @@
+"""Baking with the defaults, with unusual names, and refusing bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+from pytest_cookies.plugin import Cookies
+
+from helpers import TEMPLATE_DIR, choice_options, run
+
+NAMES_AS_DATA = [
+    'He said "hi"',
+    "It's mine",
+    "back\\slash\\ app",
+    'triple """ double',
+    "Café Ünïcode ☕",
+]
+BAD_SLUGS = ["Bad Slug", "1abc", "a--b", "my_app", "app-"]
+
+
+def recorded_answers(project: Path) -> dict[str, object]:
+    """Return the answers a generated project recorded for later updates."""
+    return json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+
+
+def bake_with_cli(
+    output_dir: Path, config_file: Path, *answers: str
+) -> tuple[int, list[str]]:
+    """Run the cookiecutter command line without input; return status and lines."""
+    options = ["--no-input", "--config-file", config_file, "--output-dir", output_dir]
+    result = run(
+        [sys.executable, "-m", "cookiecutter", TEMPLATE_DIR, *options, *answers],
+        cwd=output_dir,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout.splitlines()
+
+
+def test_defaults_bake_without_input(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """``--no-input`` gives the ``my-app`` folder with the default answers."""
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(tmp_path),
+            config_file=str(cookiecutter_config),
+        )
+    )
+    assert project == tmp_path / "my-app"
+    recorded = recorded_answers(project)
+    assert recorded["project_name"] == "My App"
+    assert recorded["project_slug"] == "my-app"
+    for option, values in choice_options().items():
+        assert recorded[option] == values[0]
+
+
+@pytest.mark.parametrize("name", NAMES_AS_DATA)
+def test_project_name_is_data(cookies: Cookies, name: str) -> None:
+    """Quotes, backslashes and non-ASCII letters in the name bake verbatim."""
+    result = cookies.bake(extra_context={"project_name": name})
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    assert recorded_answers(result.project_path)["project_name"] == name
+
+
+@pytest.mark.parametrize("slug", BAD_SLUGS)
+def test_bad_slug_is_refused(
+    tmp_path: Path, cookiecutter_config: Path, slug: str
+) -> None:
+    """An invalid slug stops with one ``ERROR:`` line and leaves no folder."""
+    status, lines = bake_with_cli(tmp_path, cookiecutter_config, f"project_slug={slug}")
+    assert status != 0
+    assert list(tmp_path.iterdir()) == []
+    errors = [line for line in lines if line.startswith("ERROR:") and slug in line]
+    assert len(errors) == 1, "\n".join(lines)
+    assert "project_slug" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "answer", ["project_slug=", "project_name=!!!"], ids=["empty-slug", "no-letters"]
+)
+def test_empty_slug_is_refused(
+    tmp_path: Path, cookiecutter_config: Path, answer: str
+) -> None:
+    """A slug that is, or slugifies to, nothing stops generation untouched."""
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    status, lines = bake_with_cli(output_dir, cookiecutter_config, answer)
+    assert status != 0, "\n".join(lines)
+    assert list(output_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", list(choice_options()))
+def test_unknown_choice_is_refused(
+    tmp_path: Path, cookiecutter_config: Path, option: str
+) -> None:
+    """A value that is not offered stops generation before any folder is made."""
+    with pytest.raises(ValueError, match=option):
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            extra_context={option: "bogus"},
+            output_dir=str(tmp_path),
+            config_file=str(cookiecutter_config),
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,323 @@
+"""Every combination of options bakes, and its project passes its own checks.
+
+Each combination gets its own test class (``TestSignedCookieNoneSqlite``...)
+whose step tests share one bake. With ``--dist loadscope`` a class is one unit
+of work for xdist, so a combination's steps run in order on one worker while
+other combinations run on the other workers. (One class per combination rather
+than xdist groups: ``--dist loadgroup`` groups nothing with pytest 9.2,
+pytest-xdist issue 1386.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pytest_cookies.plugin import Cookies, Result
+
+from helpers import combination_id, combinations, run
+
+pytestmark = pytest.mark.matrix
+
+# What Jinja leaves behind when a file was not rendered, or rendered wrongly;
+# a mention of the (.)cookiecutter.json file is fine.
+TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#|(?<![\w.])cookiecutter\.(?!json\b)\w")
+TEMPLATE_NAME = re.compile(r"\{\{|\{%|\{#|\}\}")
+# GitHub Actions' own expression syntax is not Jinja.
+ACTIONS_EXPRESSION = "${{"
+SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
+# Every module that exists in one variant per value has this final name.
+PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py")
+CACHE_DIRS = {".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+# Inherited variables that would change what the project's tools do.
+FOREIGN_PREFIXES = ("PYTEST_", "PYTHON", "VIRTUAL_ENV", "MYPY", "RUFF_", "GIT_")
+FOREIGN_NAMES = {"DATABASE_URL", "TEST_DATABASE_URL", "SECRET_KEY", "ENVIRONMENT"}
+FOREIGN_NAMES |= {"PRE_COMMIT_HOME", "SKIP"}
+STEP_TIMEOUT = 600
+# Realistic answers whose length and quotes could break or reflow the code.
+LONG_ANSWERS = {
+    "project_name": "Acme Corporation Internal Customer Accounts Service",
+    "description": "Handles \"customer\" accounts & sessions for O'Reilly's teams.",
+    "author_name": "Zoë O'Brien-Łukasiewicz",
+    "author_email": "zoe.obrien-lukasiewicz@accounts.example.com",
+}
+
+
+@pytest.fixture(scope="class")
+def baked(combo: dict[str, str], cookies_session: Cookies) -> Result:
+    """Bake the combination once for all its steps."""
+    return cookies_session.bake(extra_context=combo)
+
+
+@pytest.fixture(scope="class")
+def project(baked: Result) -> Path:
+    """Return the baked project's folder; stop the steps if the bake failed."""
+    if baked.exception is not None or baked.exit_code != 0:
+        pytest.fail(f"the bake failed: {baked.exception!r}", pytrace=False)
+    return baked.project_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fail with a clear message when the local PostgreSQL server is unreachable."""
+    try:
+        psql("SELECT 1", tmp_path_factory.getbasetemp())
+    except (AssertionError, OSError) as error:
+        problem = str(error)
+    else:
+        return
+    pytest.fail(
+        "the postgresql combinations need a PostgreSQL server on 127.0.0.1:5432 "
+        f"where user postgres may create databases (trust auth, or PGPASSWORD):\n"
+        f"{problem}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="class")
+def project_env(
+    request: pytest.FixtureRequest,
+    combo: dict[str, str],
+    project: Path,
+    projects_venv: Path,
+    pre_commit_home: Path,
+) -> dict[str, str]:
+    """Return the environment the project's tools run in: the shared venv first."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(FOREIGN_PREFIXES) and name not in FOREIGN_NAMES
+    }
+    env.update(
+        PATH=os.pathsep.join([str(projects_venv / "bin"), env.get("PATH", os.defpath)]),
+        VIRTUAL_ENV=str(projects_venv),
+        PYTHONPATH=str(project),
+        PRE_COMMIT_HOME=str(pre_commit_home),
+        GIT_AUTHOR_NAME="Template Tests",
+        GIT_AUTHOR_EMAIL="template-tests@example.com",
+        GIT_COMMITTER_NAME="Template Tests",
+        GIT_COMMITTER_EMAIL="template-tests@example.com",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        NO_COLOR="1",
+    )
+    if combo["database"] == "postgresql":
+        request.getfixturevalue("postgres_server")
+        env["TEST_DATABASE_URL"] = f"{POSTGRES}/postgres"
+    return env
+
+
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, combo: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """Yield the URL of an empty database for the migrations, dropped afterwards."""
+    if combo["database"] == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        return
+    assert combo["database"] == "postgresql", f"no test database for {combo}"
+    request.getfixturevalue("postgres_server")
+    name = f"template_{uuid.uuid4().hex[:12]}"
+    psql(f'CREATE DATABASE "{name}"', tmp_path)
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', tmp_path)
+
+
+@pytest.fixture(scope="class")
+def git_repo(project: Path, project_env: dict[str, str]) -> Path:
+    """Turn the project into a git repository with every file staged."""
+    run(["git", "init", "-q", "--initial-branch=main"], cwd=project, env=project_env)
+    run(["git", "add", "-A"], cwd=project, env=project_env)
+    return project
+
+
+def psql(sql: str, cwd: Path) -> None:
+    """Run one SQL statement on the local PostgreSQL server as ``postgres``."""
+    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
+    run([*command, "-v", "ON_ERROR_STOP=1", "-c", sql], cwd=cwd, timeout=60)
+
+
+def text_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """Yield every text file under ``root`` with its content, caches excluded."""
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or CACHE_DIRS.intersection(path.relative_to(root).parts):
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue
+        try:
+            yield path, data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def secret_key(env_file: Path) -> str:
+    """Return the SECRET_KEY value of an env file, without quotes."""
+    match = SECRET_LINE.search(env_file.read_text(encoding="utf-8"))
+    assert match, f"no SECRET_KEY line in {env_file.name}"
+    return match.group(1).strip().strip("'\"")
+
+
+def tool(venv: Path, name: str) -> Path:
+    """Return the path of a command installed in the shared venv."""
+    return venv / "bin" / name
+
+
+class CombinationSteps:
+    """One combination of options, step by step, in order (see step_class)."""
+
+    def test_bake_succeeds(self, baked: Result) -> None:
+        """Cookiecutter and both hooks finish without error."""
+        assert baked.exception is None, repr(baked.exception)
+        assert baked.exit_code == 0
+        assert baked.project_path.is_dir()
+
+    def test_nothing_left_unrendered(self, project: Path) -> None:
+        """No file name or text file holds template syntax."""
+        found = [
+            f"{path.relative_to(project)}: file name"
+            for path in project.rglob("*")
+            if TEMPLATE_NAME.search(path.name)
+        ]
+        for path, text in text_files(project):
+            for number, line in enumerate(text.splitlines(), start=1):
+                if TEMPLATE_SYNTAX.search(line.replace(ACTIONS_EXPRESSION, "")):
+                    found.append(
+                        f"{path.relative_to(project)}:{number}: {line.strip()}"
+                    )
+        assert not found, "template syntax left:\n" + "\n".join(found)
+
+    def test_no_file_of_an_unchosen_option(
+        self, project: Path, combo: dict[str, str], post_hook: ModuleType
+    ) -> None:
+        """Only the chosen variants remain, under their final names."""
+        left = sorted(
+            relative
+            for relative in post_hook.unchosen_paths(combo)
+            if (project / relative).exists()
+        )
+        assert not left, f"files of unchosen options left: {left}"
+        targets = {target for _pattern, target in post_hook.PROMOTED.values()}
+        for target in sorted(targets.union(PROMOTED_MODULES)):
+            assert (project / target).is_file(), f"{target} is missing"
+        for pattern, _target in post_hook.PROMOTED.values():
+            variants = sorted(project.glob(pattern.format("*")))
+            assert not variants, f"variants left: {variants}"
+
+    def test_answers_are_recorded(
+        self, project: Path, baked: Result, combo: dict[str, str]
+    ) -> None:
+        """``.cookiecutter.json`` holds every answer given."""
+        recorded = json.loads((project / ".cookiecutter.json").read_text("utf-8"))
+        assert recorded["project_slug"] == project.name
+        for key, value in combo.items():
+            assert recorded[key] == value, key
+        for key, value in baked.context.items():
+            if not key.startswith("_"):
+                assert recorded[key] == value, key
+
+    def test_env_has_a_fresh_secret(
+        self, project: Path, combo: dict[str, str], cookies: Cookies
+    ) -> None:
+        """``.env`` holds a long key, not the example's, new on every bake."""
+        key = secret_key(project / ".env")
+        assert key != secret_key(project / ".env.example")
+        assert len(key) >= 32
+        again = cookies.bake(extra_context=combo)
+        assert again.exception is None, repr(again.exception)
+        assert secret_key(again.project_path / ".env") != key
+
+    def test_ruff_check(
+        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+    ) -> None:
+        """The generated code passes the project's own ruff rules."""
+        command = [tool(projects_venv, "ruff"), "check", "."]
+        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_ruff_format(
+        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+    ) -> None:
+        """The generated code is formatted as ruff formats it."""
+        command = [tool(projects_venv, "ruff"), "format", "--check", "."]
+        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_long_answers_stay_lint_clean(
+        self,
+        combo: dict[str, str],
+        cookies: Cookies,
+        project_env: Mapping[str, str],
+        projects_venv: Path,
+    ) -> None:
+        """Long answers with quotes keep the code ruff-clean and formatted."""
+        again = cookies.bake(extra_context={**combo, **LONG_ANSWERS})
+        assert again.exception is None, repr(again.exception)
+        ruff = tool(projects_venv, "ruff")
+        for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
+            run(command, cwd=again.project_path, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_mypy(
+        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+    ) -> None:
+        """The generated code passes mypy with the project's own (strict) config."""
+        command = [tool(projects_venv, "mypy")]
+        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_project_tests(
+        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+    ) -> None:
+        """The project's own test suite passes."""
+        command = [tool(projects_venv, "python"), "-m", "pytest"]
+        command += ["-q", "-p", "no:cacheprovider"]
+        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_migrations(
+        self,
+        project: Path,
+        project_env: Mapping[str, str],
+        projects_venv: Path,
+        database_url: str,
+    ) -> None:
+        """Migrations build the schema, match the models and come down again."""
+        env = {**project_env, "DATABASE_URL": database_url}
+        for args in (["upgrade", "head"], ["check"], ["downgrade", "base"]):
+            command = [tool(projects_venv, "alembic"), *args]
+            run(command, cwd=project, env=env, timeout=STEP_TIMEOUT)
+
+    def test_pre_commit(
+        self, git_repo: Path, project_env: Mapping[str, str], projects_venv: Path
+    ) -> None:
+        """Every pre-commit hook passes on a fresh repository."""
+        command = [tool(projects_venv, "pre-commit"), "run", "--all-files"]
+        command += ["--show-diff-on-failure", "--color", "never"]
+        run(command, cwd=git_repo, env=project_env, timeout=STEP_TIMEOUT)
+
+    def test_secret_is_not_committed(
+        self, git_repo: Path, project_env: Mapping[str, str]
+    ) -> None:
+        """``git add -A`` leaves ``.env`` (the secret key) out."""
+        staged = run(["git", "ls-files", ".env"], cwd=git_repo, env=project_env)
+        assert staged.stdout.strip() == "", ".env would be committed"
+
+
+def step_class(combination: dict[str, str]) -> type[CombinationSteps]:
+    """Return the test class of one combination, its id as the parameter id."""
+    test_id = combination_id(combination)
+    words = re.split(r"[^A-Za-z0-9]+", test_id)
+    name = "Test" + "".join(word.capitalize() for word in words)
+    steps = type(name, (CombinationSteps,), {"__doc__": f"The steps of {test_id}."})
+    parameter = pytest.param(combination, id=test_id)
+    return pytest.mark.parametrize("combo", [parameter], scope="class")(steps)
+
+
+for _combination in combinations():
+    _steps = step_class(_combination)
+    globals()[_steps.__name__] = _steps
