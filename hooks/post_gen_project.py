@@ -103,6 +103,8 @@ def promote_variants(root: Path, answers: dict[str, str]) -> None:
 def write_env(root: Path) -> None:
     """Create ``.env`` from ``.env.example`` with a fresh 384-bit secret key."""
     example = (root / ".env.example").read_text(encoding="utf-8")
+    if EXAMPLE_KEY not in example:
+        raise RuntimeError(".env.example lost its SECRET_KEY placeholder")
     key = secrets.token_urlsafe(48)
     (root / ".env").write_text(example.replace(EXAMPLE_KEY, key), encoding="utf-8")
 
