@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -542,3 +543,41 @@ async def test_a_second_instance_sees_logout_and_revocation_at_once(
             assert await _status_with(other, phone_cookie) == 401
     finally:
         await other.state.engine.dispose()
+
+
+async def test_logout_and_revocation_on_one_process_are_seen_at_once_on_the_other(
+    servers: list[str],
+) -> None:
+    first, second = servers
+    email = f"ada-{secrets.token_hex(4)}@example.com"
+    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as laptop:
+        registered = await browser.post(
+            f"{first}/auth/register", json={"email": email, "password": PASSWORD}
+        )
+        assert registered.status_code == 201
+        form = {"username": email, "password": PASSWORD}
+        assert (await browser.post(f"{first}/auth/login", data=form)).status_code == 200
+        assert (await laptop.post(f"{second}/auth/login", data=form)).status_code == 200
+        assert (await browser.get(f"{second}/auth/me")).status_code == 200
+
+        # Logout through the second process; the first refuses the copy at once.
+        kept = browser.cookies["session"]
+        token = browser.cookies["csrftoken"]
+        logout = await browser.post(
+            f"{second}/auth/logout", headers={"X-CSRF-Token": token}
+        )
+        assert logout.status_code == 204
+        replayed = await browser.get(f"{first}/auth/me", cookies={"session": kept})
+        assert replayed.status_code == 401
+
+        # Revoke the laptop from a new session on the first process; the
+        # second process refuses the laptop at once.
+        assert (await browser.post(f"{first}/auth/login", data=form)).status_code == 200
+        listed = (await browser.get(f"{first}/auth/sessions")).json()
+        other = next(item["id"] for item in listed if not item["current"])
+        revoked = await browser.delete(
+            f"{first}/auth/sessions/{other}",
+            headers={"X-CSRF-Token": browser.cookies["csrftoken"]},
+        )
+        assert revoked.status_code == 204
+        assert (await laptop.get(f"{second}/auth/me")).status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from http.cookies import SimpleCookie
 
@@ -232,3 +233,25 @@ async def test_logout_expires_the_cookies(client: httpx.AsyncClient) -> None:
 async def test_session_data_is_typed() -> None:
     data = SessionData(uid=1, ver=1, sid="s", iat=0, seen=0)
     assert data.uid == 1
+
+
+async def test_logout_everywhere_on_one_process_is_seen_at_once_on_the_other(
+    servers: list[str],
+) -> None:
+    first, second = servers
+    email = f"ada-{secrets.token_hex(4)}@example.com"
+    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as laptop:
+        registered = await browser.post(
+            f"{first}/auth/register", json={"email": email, "password": PASSWORD}
+        )
+        assert registered.status_code == 201
+        form = {"username": email, "password": PASSWORD}
+        assert (await browser.post(f"{first}/auth/login", data=form)).status_code == 200
+        assert (await laptop.post(f"{second}/auth/login", data=form)).status_code == 200
+        assert (await laptop.get(f"{first}/auth/me")).status_code == 200
+        ended = await browser.post(
+            f"{second}/auth/logout-everywhere",
+            headers={"X-CSRF-Token": browser.cookies["csrftoken"]},
+        )
+        assert ended.status_code == 204
+        assert (await laptop.get(f"{first}/auth/me")).status_code == 401
