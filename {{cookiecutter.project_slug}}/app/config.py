@@ -6,6 +6,9 @@ import secrets
 from functools import lru_cache
 from typing import Literal
 
+{% if cookiecutter.session_strategy == "jwt" -%}
+import jwt
+{% endif -%}
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -90,6 +93,73 @@ class Settings(DatabaseSettings):
             raise RuntimeError("settings were not validated")
         keys = [key.get_secret_value() for key in reversed(self.secret_key_fallbacks)]
         return [*keys, self.secret_key.get_secret_value()]
+{%- if cookiecutter.session_strategy == "jwt" %}
+
+    # JWT sessions. The one algorithm that signs and verifies access tokens:
+    # HS* use SECRET_KEY (and SECRET_KEY_FALLBACKS), the others a key pair.
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "ES256", "ES384", "EdDSA"] = (
+        "HS256"
+    )
+    # PEM private key for ES256, ES384 or EdDSA; its public key verifies.
+    jwt_private_key: SecretStr | None = None
+    # PEM public keys of earlier private keys that still verify.
+    jwt_public_key_fallbacks: list[str] = Field(default_factory=list)
+    jwt_issuer: str = Field(
+        default={{ cookiecutter.project_slug | tojson }},
+        min_length=1,
+    )
+    jwt_audience: str = Field(
+        default={{ cookiecutter.project_slug | tojson }},
+        min_length=1,
+    )
+    # Seconds an access token is valid; nothing can recall one, so at most 15 min.
+    access_token_ttl: int = Field(default=15 * 60, gt=0, le=15 * 60)
+    # Seconds a refresh token family lives after login, however often it rotates.
+    refresh_token_ttl: int = Field(default=14 * 24 * 60 * 60, gt=0)
+
+    @model_validator(mode="after")
+    def _check_jwt_keys(self) -> Settings:
+        name = self.jwt_algorithm
+        if name.startswith("HS"):
+            if self.jwt_private_key is not None:
+                raise ValueError(
+                    f"JWT_PRIVATE_KEY is not used with JWT_ALGORITHM={name}"
+                )
+            # RFC 7518 3.2: an HMAC key at least as long as the hash output.
+            needed = int(name[2:]) // 8
+            if any(len(key.encode()) < needed for key in self.signing_keys):
+                raise ValueError(
+                    f"JWT_ALGORITHM={name} needs SECRET_KEY and SECRET_KEY_FALLBACKS "
+                    f"entries of at least {needed} bytes"
+                )
+            return self
+        if self.jwt_private_key is None:
+            raise ValueError(
+                f"JWT_PRIVATE_KEY (PEM) must be set for JWT_ALGORITHM={name}"
+            )
+        try:
+            algorithm = jwt.get_algorithm_by_name(name)
+        except NotImplementedError:
+            raise ValueError(
+                f"JWT_ALGORITHM={name} needs the cryptography package (pyjwt[crypto])"
+            ) from None
+        private = _load_key(
+            algorithm, "JWT_PRIVATE_KEY", self.jwt_private_key.get_secret_value()
+        )
+        if not callable(getattr(private, "public_key", None)):
+            raise ValueError("JWT_PRIVATE_KEY must be a private key, not a public one")
+        for pem in self.jwt_public_key_fallbacks:
+            _load_key(algorithm, "JWT_PUBLIC_KEY_FALLBACKS", pem)
+        return self
+
+
+def _load_key(algorithm: jwt.algorithms.Algorithm, setting: str, pem: str) -> object:
+    try:
+        return algorithm.prepare_key(pem)
+    except (ValueError, TypeError, jwt.PyJWTError):
+        # The parser's message may quote the key; say only what is wrong.
+        raise ValueError(f"{setting} is not a PEM key for this JWT_ALGORITHM") from None
+{%- endif %}
 
 
 def describe(error: ValidationError) -> str:

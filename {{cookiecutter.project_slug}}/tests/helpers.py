@@ -24,6 +24,13 @@ async def login(
     client: httpx.AsyncClient, email: str, password: str = PASSWORD
 ) -> dict[str, str]:
     """Log in and return the headers that authenticate the next requests."""
+    return auth_headers(client, await login_response(client, email, password))
+
+
+async def login_response(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> httpx.Response:
+    """Log in and return the successful response, whatever the strategy answers."""
     # A browser that already has a session sends its CSRF token, as on any POST.
     token = client.cookies.get("csrftoken")
     response = await client.post(
@@ -32,7 +39,38 @@ async def login(
         headers={"X-CSRF-Token": token} if token else {},
     )
     assert response.status_code == 200, response.text
-    return auth_headers(client, response)
+    return response
+
+
+async def logout(client: httpx.AsyncClient, login: httpx.Response) -> httpx.Response:
+    """Log out as the client of any strategy does after ``login``.
+
+    A bearer-token client also hands back its refresh token, to be revoked.
+    """
+    body = login.json()
+    refresh = (
+        {"refresh_token": body["refresh_token"]} if "refresh_token" in body else None
+    )
+    return await client.post(
+        "/auth/logout", headers=auth_headers(client, login), json=refresh
+    )
+
+
+async def session_ended(client: httpx.AsyncClient, login: httpx.Response) -> bool:
+    """Return whether what ``login`` gave the client no longer keeps it logged in.
+
+    A cookie session is refused at once. A bearer-token client's refresh token
+    is refused; its access token lives on until its short expiry, by design
+    (tests/auth/test_jwt.py shows that window). Refreshing spends the token,
+    so ask only once, at the end.
+    """
+    body = login.json()
+    if "refresh_token" in body:
+        response = await client.post(
+            "/auth/refresh", json={"refresh_token": body["refresh_token"]}
+        )
+        return response.status_code == 401
+    return (await client.get("/auth/me")).status_code == 401
 
 
 def auth_headers(client: httpx.AsyncClient, response: httpx.Response) -> dict[str, str]:

@@ -11,7 +11,15 @@ from sqlalchemy import select, update
 
 from app.auth import passwords
 from app.auth.models import User
-from tests.helpers import PASSWORD, login, register
+from tests.helpers import (
+    PASSWORD,
+    auth_headers,
+    login,
+    login_response,
+    logout,
+    register,
+    session_ended,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -35,10 +43,12 @@ async def test_logout_requires_a_session(client: httpx.AsyncClient) -> None:
 
 async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
     await register(client, "ada@example.com")
-    headers = await login(client, "ada@example.com")
-    response = await client.post("/auth/logout", headers=headers)
+    logged_in = await login_response(client, "ada@example.com")
+    me = await client.get("/auth/me", headers=auth_headers(client, logged_in))
+    assert me.status_code == 200
+    response = await logout(client, logged_in)
     assert response.status_code == 204
-    assert (await client.get("/auth/me", headers=headers)).status_code == 401
+    assert await session_ended(client, logged_in)
 
 
 async def _deactivate(app: FastAPI, email: str) -> None:
