@@ -11,6 +11,10 @@ import jwt
 {% endif -%}
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+{%- if cookiecutter.session_strategy == "jwt" %}
+
+from app.project import PROJECT_SLUG
+{%- endif %}
 
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"  # noqa: S105 - the placeholder that production refuses
 MIN_SECRET_KEY_LENGTH = 32
@@ -104,14 +108,8 @@ class Settings(DatabaseSettings):
     jwt_private_key: SecretStr | None = None
     # PEM public keys of earlier private keys that still verify.
     jwt_public_key_fallbacks: list[str] = Field(default_factory=list)
-    jwt_issuer: str = Field(
-        default={{ cookiecutter.project_slug | tojson }},
-        min_length=1,
-    )
-    jwt_audience: str = Field(
-        default={{ cookiecutter.project_slug | tojson }},
-        min_length=1,
-    )
+    jwt_issuer: str = Field(default=PROJECT_SLUG, min_length=1)
+    jwt_audience: str = Field(default=PROJECT_SLUG, min_length=1)
     # Seconds an access token is valid; nothing can recall one, so at most 15 min.
     access_token_ttl: int = Field(default=15 * 60, gt=0, le=15 * 60)
     # Seconds a refresh token family lives after login, however often it rotates.

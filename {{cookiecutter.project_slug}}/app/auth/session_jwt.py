@@ -217,11 +217,21 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+LoginResponse = TokenPair
+
+
 @router.post("/login")
 async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
-) -> TokenPair:
+) -> LoginResponse:
     """Log in with the OAuth2 password form; answer an access and a refresh token."""
+    return await start_session(request=request, response=response, db=db, user=user)
+
+
+async def start_session(
+    *, request: Request, response: Response, db: AsyncSession, user: User
+) -> LoginResponse:
+    """Open a new refresh-token family for ``user``; answer its first pair."""
     principal = await _load_principal(db, user.id)
     if principal is None:  # deactivated since the password check
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)

@@ -31,8 +31,9 @@ from app.auth.session import REQUIRED_CLAIMS, RefreshToken
 from app.config import Settings, describe
 from app.db import utcnow
 from app.main import create_app
-from tests.conftest import PROJECT_ROOT, MakeSettings
+from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
+from tests.servers import PROJECT_ROOT
 
 pytestmark = pytest.mark.anyio
 
