@@ -10,6 +10,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -779,3 +780,52 @@ def test_a_key_of_another_curve_is_refused() -> None:
         jwt_private_key=p384.private_pem,
     )
     assert "JWT_PRIVATE_KEY" in message
+
+
+async def _login_on(client: httpx.AsyncClient, base_url: str) -> dict[str, str]:
+    email = f"ada-{secrets.token_hex(4)}@example.com"
+    form = {"username": email, "password": PASSWORD}
+    registered = await client.post(
+        f"{base_url}/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert registered.status_code == 201
+    response = await client.post(f"{base_url}/auth/login", data=form)
+    assert response.status_code == 200
+    pair: dict[str, str] = response.json()
+    return pair
+
+
+async def test_a_family_revoked_through_one_process_is_refused_by_the_other(
+    servers: list[str],
+) -> None:
+    first, second = servers
+    async with httpx.AsyncClient() as client:
+        pair = await _login_on(client, first)
+        bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+        assert (
+            await client.get(f"{second}/auth/me", headers=bearer)
+        ).status_code == 200
+        logout = await client.post(
+            f"{second}/auth/logout",
+            json={"refresh_token": pair["refresh_token"]},
+            headers=bearer,
+        )
+        assert logout.status_code == 204
+        refused = await client.post(
+            f"{first}/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        )
+        assert refused.status_code == 401
+
+
+async def test_concurrent_refreshes_through_both_processes_one_wins(
+    servers: list[str],
+) -> None:
+    first, second = servers
+    async with httpx.AsyncClient() as client:
+        pair = await _login_on(client, first)
+        body = {"refresh_token": pair["refresh_token"]}
+        responses = await asyncio.gather(
+            client.post(f"{first}/auth/refresh", json=body),
+            client.post(f"{second}/auth/refresh", json=body),
+        )
+        assert sorted(response.status_code for response in responses) == [200, 401]
