@@ -32,11 +32,12 @@ from sqlalchemy import (
     CursorResult,
     ForeignKey,
     String,
+    bindparam,
     delete,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.cookies import (
@@ -137,7 +138,32 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
 
-async def current_session(request: Request, db: SessionDep) -> CurrentSession:
+# Built once; each request only binds values. The hot path uses a bare
+# connection: no ORM session, no identity map, one indexed read.
+_CURRENT_QUERY = (
+    principal_select(UserSession.public_id, UserSession.last_seen_at)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(
+        UserSession.token_hash == bindparam("token_hash"),
+        User.is_active,
+        UserSession.expires_at > bindparam("now"),
+        # created_at as well as expires_at, so that lowering SESSION_MAX_AGE
+        # also shortens the sessions that already exist.
+        UserSession.created_at > bindparam("born_after"),
+        UserSession.last_seen_at > bindparam("seen_after"),
+    )
+)
+_TOUCH = (
+    update(UserSession)
+    .where(
+        UserSession.token_hash == bindparam("hashed"),
+        UserSession.last_seen_at <= bindparam("stale_before"),
+    )
+    .values(last_seen_at=bindparam("seen"))
+)
+
+
+async def current_session(request: Request) -> CurrentSession:
     """Return the live session of the request and its active user, or answer 401.
 
     One indexed read; a write only when ``last_seen_at`` is over a minute old.
@@ -148,30 +174,29 @@ async def current_session(request: Request, db: SessionDep) -> CurrentSession:
         raise _not_authenticated()
     hashed = token_hash(raw)
     now = utcnow()
-    query = (
-        principal_select(UserSession.public_id, UserSession.last_seen_at)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            UserSession.token_hash == hashed,
-            User.is_active,
-            *_live(sessions.settings, now),
+    settings = sessions.settings
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            _CURRENT_QUERY,
+            {
+                "token_hash": hashed,
+                "now": now,
+                "born_after": now - timedelta(seconds=settings.session_max_age),
+                "seen_after": now - timedelta(seconds=settings.session_idle_timeout),
+            },
         )
-    )
-    rows = (await db.execute(query)).all()
-    if not rows:
-        raise _not_authenticated()
-    first = rows[0]
-    if first.last_seen_at <= now - TOUCH_AFTER:
-        # The guard in SQL keeps concurrent requests from writing it twice.
-        await db.execute(
-            update(UserSession)
-            .where(
-                UserSession.token_hash == hashed,
-                UserSession.last_seen_at <= now - TOUCH_AFTER,
+        rows = result.all()
+        if not rows:
+            raise _not_authenticated()
+        first = rows[0]
+        if first.last_seen_at <= now - TOUCH_AFTER:
+            # The guard in SQL keeps concurrent requests from writing it twice.
+            await connection.execute(
+                _TOUCH,
+                {"hashed": hashed, "stale_before": now - TOUCH_AFTER, "seen": now},
             )
-            .values(last_seen_at=now)
-        )
-        await db.commit()
+            await connection.commit()
     return CurrentSession(to_principal(rows), hashed, first.public_id)
 
 

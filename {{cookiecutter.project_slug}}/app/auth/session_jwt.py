@@ -20,7 +20,7 @@ import hashlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -55,6 +55,8 @@ ACCESS_JWT_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
 # Seconds of clock skew tolerated between instances (RFC 8725 3.8: keep it small).
 LEEWAY = 10
+# Verified access tokens remembered per process (about 1 KiB each).
+VERIFIED_CACHE_SIZE = 10_000
 # token_urlsafe(32) has 43 characters; this only bounds the work of a request.
 MAX_REFRESH_TOKEN_LENGTH = 8192
 
@@ -112,6 +114,11 @@ class Tokens:
     audience: str
     access_ttl: int
     refresh_ttl: int
+    # Tokens already verified, with their expiry: a token never changes, so
+    # checking its signature again proves nothing new.
+    _verified: dict[str, tuple[Principal, int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
@@ -162,6 +169,22 @@ class Tokens:
 
     def verify(self, token: str) -> Principal | None:
         """Return the principal an access token names, or ``None`` if it is invalid."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires + LEEWAY:
+                return principal
+            del self._verified[token]
+            return None
+        verified = self._decode(token)
+        if verified is None:
+            return None
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = verified
+        return verified[0]
+
+    def _decode(self, token: str) -> tuple[Principal, int] | None:
         for key in self.verifying_keys:
             try:
                 decoded = jwt.decode_complete(
@@ -185,7 +208,8 @@ class Tokens:
                 return None
             if str(decoded["header"].get("typ", "")).lower() != ACCESS_JWT_TYPE:
                 return None
-            return _principal(decoded["payload"])
+            principal = _principal(decoded["payload"])
+            return None if principal is None else (principal, decoded["payload"]["exp"])
         return None
 
 
