@@ -41,11 +41,19 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "rbac": {
         "roles": (
             "app/auth/rbac_roles.py",
+            "app/auth/roles.py",
+            "app/auth/guards.py",
             "migrations/versions/0003_roles.py",
+            "tests/auth/test_rbac.py",
+            "tests/auth/test_roles.py",
         ),
         "permissions": (
             "app/auth/rbac_permissions.py",
+            "app/auth/roles.py",
+            "app/auth/guards.py",
             "migrations/versions/0003_permissions.py",
+            "tests/auth/test_rbac.py",
+            "tests/auth/test_permissions.py",
         ),
         "none": ("app/auth/rbac_none.py",),
     },

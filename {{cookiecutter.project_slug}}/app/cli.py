@@ -9,11 +9,18 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth import service, session, throttle
+from app.auth.models import User
 from app.auth.passwords import password_problem
-from app.auth.rbac import UnknownRoleError, grant_roles
+from app.auth.rbac import (
+    UnknownRoleError,
+    grant_default_roles,
+    grant_roles,
+    revoke_roles,
+)
 from app.config import get_database_settings, get_settings
 from app.db import create_engine, create_sessionmaker
 
@@ -62,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
         )
         toggle.add_argument("--email", required=True)
         toggle.set_defaults(handler=_set_active, active=active)
+    role_commands = (
+        ("grant-role", "give a user roles", grant_roles, "granted {} to"),
+        ("revoke-role", "take roles from a user", revoke_roles, "revoked {} from"),
+    )
+    for name, help_text, change, done in role_commands:
+        roles = commands.add_parser(name, help=help_text)
+        roles.add_argument("--email", required=True)
+        roles.add_argument(
+            "--role", action="append", required=True, dest="roles", metavar="ROLE"
+        )
+        roles.set_defaults(handler=_change_roles, change=change, done=done)
     cleanup = commands.add_parser(
         "cleanup-sessions", help="delete expired and revoked sessions"
     )
@@ -80,6 +98,7 @@ async def _create_user(args: argparse.Namespace) -> str:
         async with create_sessionmaker(engine)() as db:
             try:
                 user = await service.create_user(db=db, email=email, password=password)
+                await grant_default_roles(db, user)
                 await grant_roles(db, user, args.roles)
             except service.EmailTakenError:
                 raise CommandError(
@@ -89,6 +108,25 @@ async def _create_user(args: argparse.Namespace) -> str:
                 raise CommandError(f"unknown role {error}") from None
             await db.commit()
             return f"created user {user.id} <{user.email}>"
+    finally:
+        await engine.dispose()
+
+
+async def _change_roles(args: argparse.Namespace) -> str:
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            email = service.normalize_email(args.email)
+            user = await db.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise CommandError(f"no user with email {email}")
+            try:
+                await args.change(db, user, args.roles)
+            except UnknownRoleError as error:
+                raise CommandError(f"unknown role {error}") from None
+            await db.commit()
+            done = args.done.format(", ".join(args.roles))
+            return f"{done} user {user.id} <{user.email}>"
     finally:
         await engine.dispose()
 

@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import errors, health
+{%- if cookiecutter.rbac != "none" %}
+from app.admin import router as admin_router
+{%- endif %}
 from app.auth import router as auth_router
 from app.auth import session
 from app.auth.strategy import SessionStrategy
@@ -44,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth_router.router)
+{%- if cookiecutter.rbac != "none" %}
+    app.include_router(admin_router.router)
+{%- endif %}
     app.include_router(session.router)
     session.install(app, settings)
     # Added last, so it wraps everything, refusals of the CSRF check included.

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.auth.models import User
+from app.auth.rbac import grant_roles
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
+_PARAMETER = re.compile(r"\{[^}]*\}")
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 async def register(
@@ -109,3 +120,56 @@ async def session_works(
         )
         return response.status_code == 200
     return (await client.get("/auth/me")).status_code == 200
+
+
+async def grant(app: FastAPI, email: str, *roles: str) -> None:
+    """Give the user with ``email`` more roles, as ``python -m app grant-role`` does."""
+    async with app.state.sessionmaker() as db:
+        user = await db.scalar(select(User).where(User.email == email))
+        assert user is not None, email
+        await grant_roles(db, user, roles)
+        await db.commit()
+
+
+def routes(app: FastAPI) -> list[str]:
+    """Return ``"METHOD /path"`` for every operation of the app's OpenAPI schema."""
+    return [
+        f"{method.upper()} {_PARAMETER.sub('{}', path)}"
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    ]
+
+
+async def call(
+    client: httpx.AsyncClient,
+    route: str,
+    headers: dict[str, str],
+    *,
+    parameter: str = "1",
+    body: dict[str, object] | None = None,
+) -> int:
+    """Send ``route`` with ``parameter`` as every path parameter; return the status.
+
+    Unsafe methods send ``body`` as JSON (``{}`` by default).
+    """
+    method, path = route.split(" ", 1)
+    response = await client.request(
+        method,
+        path.replace("{}", parameter),
+        headers=headers,
+        json=(body or {}) if method in _UNSAFE else None,
+    )
+    return response.status_code
+
+
+@asynccontextmanager
+async def session_of(
+    app: FastAPI, email: str | None
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """Yield a client of its own, logged in as ``email`` unless it is ``None``."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver"
+    ) as client:
+        headers = await login(client, email) if email else {}
+        yield client, headers

@@ -33,8 +33,12 @@ class MeRead(UserRead):
 
 async def grant_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> None:
     """Give ``user`` the named roles; without RBAC every role is unknown."""
-    if roles:
-        raise UnknownRoleError(roles[0])
+    _refuse(roles)
+
+
+async def revoke_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> None:
+    """Take the named roles from ``user``; without RBAC every role is unknown."""
+    _refuse(roles)
 
 
 async def grant_default_roles(db: AsyncSession, user: User) -> None:
@@ -55,3 +59,8 @@ def to_principal(rows: Sequence[Row[Any]]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(id=first.id, email=first.email)
+
+
+def _refuse(roles: Sequence[str]) -> None:
+    if roles:
+        raise UnknownRoleError(f"{roles[0]} (this project has no roles)")

@@ -1,0 +1,73 @@
+"""``/admin/*``: listing users and setting their roles.
+
+Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
+``tests/test_access.py`` checks it for every route of the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy import select
+
+from app.admin.schemas import AdminUserRead, RolesUpdate
+from app.auth.guards import can_read_users, can_write_users
+from app.auth.models import User
+from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
+from app.auth.strategy import Principal
+from app.db import SessionDep
+
+log = logging.getLogger("app.auth")
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.get("/users", dependencies=[Depends(can_read_users)])
+async def list_users(
+    db: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AdminUserRead]:
+    """List users by id, with their roles."""
+    users = (
+        await db.scalars(select(User).order_by(User.id).offset(offset).limit(limit))
+    ).all()
+    roles = await roles_by_user(db, [user.id for user in users])
+    return [_read(user, roles[user.id]) for user in users]
+
+
+@router.put("/users/{user_id}/roles")
+async def put_user_roles(
+    user_id: int,
+    body: RolesUpdate,
+    principal: Annotated[Principal, Depends(can_write_users)],
+    db: SessionDep,
+) -> AdminUserRead:
+    """Replace the user's roles with the given ones."""
+    # Locked (on PostgreSQL) so that two concurrent updates apply one after
+    # the other instead of colliding.
+    user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
+    try:
+        await set_roles(db, user, body.roles)
+    except UnknownRoleError as error:
+        # 422 as a literal: Starlette renamed its constant for it.
+        raise HTTPException(422, f"Unknown role: {error}") from None
+    await db.commit()
+    roles = await roles_by_user(db, [user.id])
+    log.info(
+        "roles set user_id=%s roles=%s by user_id=%s",
+        user.id,
+        ",".join(roles[user.id]),
+        principal.id,
+    )
+    return _read(user, roles[user.id])
+
+
+def _read(user: User, roles: list[str]) -> AdminUserRead:
+    return AdminUserRead(
+        id=user.id, email=user.email, is_active=user.is_active, roles=roles
+    )

@@ -1,0 +1,68 @@
+"""Role-based access control: users hold roles, routes require a role.
+
+Routes are guarded with :func:`app.auth.guards.require_role`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import QueryableAttribute
+
+from app.auth.models import User
+from app.auth.roles import (
+    ROLE_LABEL,
+    Role,
+    UnknownRoleError,
+    grant_default_roles,
+    grant_roles,
+    join_roles,
+    names,
+    revoke_roles,
+)
+from app.auth.schemas import UserRead
+from app.auth.strategy import Principal
+
+__all__ = [
+    "MeRead",
+    "UnknownRoleError",
+    "grant_default_roles",
+    "grant_roles",
+    "principal_select",
+    "revoke_roles",
+    "to_principal",
+]
+
+
+class MeRead(UserRead):
+    """What ``GET /auth/me`` answers."""
+
+    roles: list[str]
+
+    @classmethod
+    def of(cls, principal: Principal) -> MeRead:
+        """Build the answer for the logged-in principal."""
+        return cls(
+            id=principal.id, email=principal.email, roles=sorted(principal.roles)
+        )
+
+
+def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
+    """Select a user's id and email, then ``columns``, then one role per row.
+
+    The roles are outer-joined, so a user without any role still gives one
+    row (with a NULL role). The strategy adds its own joins and ``where``.
+    """
+    return join_roles(
+        select(User.id, User.email, *columns, Role.name.label(ROLE_LABEL)).select_from(
+            User
+        )
+    )
+
+
+def to_principal(rows: Sequence[Row[Any]]) -> Principal:
+    """Build the principal from the rows of :func:`principal_select`."""
+    first = rows[0]
+    return Principal(id=first.id, email=first.email, roles=names(rows, ROLE_LABEL))
