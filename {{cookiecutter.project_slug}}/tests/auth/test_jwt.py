@@ -830,3 +830,27 @@ async def test_concurrent_refreshes_through_both_processes_one_wins(
             client.post(f"{second}/auth/refresh", json=body),
         )
         assert sorted(response.status_code for response in responses) == [200, 401]
+
+
+async def test_a_remembered_token_still_expires(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = (await _registered_login(client))["access_token"]
+    assert (await _me(client, token)).status_code == 200  # verified, remembered
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(time, "time", lambda: exp + session.LEEWAY + 1)
+    assert (await _me(client, token)).status_code == 401
+
+
+async def test_a_tampered_copy_of_a_remembered_token_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    token = (await _registered_login(client))["access_token"]
+    assert (await _me(client, token)).status_code == 200
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "999"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    assert (
+        await _me(client, f"{header}.{forged.decode()}.{signature}")
+    ).status_code == 401
