@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import TEST_SECRET_KEY
+from tests.helpers import PASSWORD, TEST_SECRET_KEY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
@@ -79,3 +80,13 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str) -> None
             pass
         time.sleep(0.1)
     raise RuntimeError(f"uvicorn did not answer on {base_url}")
+
+
+async def register_on(client: httpx.AsyncClient, base_url: str) -> dict[str, str]:
+    """Register a new user through the server at ``base_url``; return its login form."""
+    email = f"ada-{secrets.token_hex(4)}@example.com"
+    response = await client.post(
+        f"{base_url}/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    return {"username": email, "password": PASSWORD}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -35,7 +34,7 @@ from app.db import utcnow
 from app.main import create_app
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, login, register
-from tests.servers import PROJECT_ROOT
+from tests.servers import PROJECT_ROOT, register_on
 
 pytestmark = pytest.mark.anyio
 
@@ -549,13 +548,8 @@ async def test_logout_and_revocation_on_one_process_are_seen_at_once_on_the_othe
     servers: list[str],
 ) -> None:
     first, second = servers
-    email = f"ada-{secrets.token_hex(4)}@example.com"
     async with httpx.AsyncClient() as browser, httpx.AsyncClient() as laptop:
-        registered = await browser.post(
-            f"{first}/auth/register", json={"email": email, "password": PASSWORD}
-        )
-        assert registered.status_code == 201
-        form = {"username": email, "password": PASSWORD}
+        form = await register_on(browser, first)
         assert (await browser.post(f"{first}/auth/login", data=form)).status_code == 200
         assert (await laptop.post(f"{second}/auth/login", data=form)).status_code == 200
         assert (await browser.get(f"{second}/auth/me")).status_code == 200

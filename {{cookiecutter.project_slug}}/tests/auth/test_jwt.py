@@ -10,7 +10,6 @@ import inspect
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from app.db import utcnow
 from app.main import create_app
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
-from tests.servers import PROJECT_ROOT
+from tests.servers import PROJECT_ROOT, register_on
 
 pytestmark = pytest.mark.anyio
 
@@ -784,12 +783,7 @@ def test_a_key_of_another_curve_is_refused() -> None:
 
 
 async def _login_on(client: httpx.AsyncClient, base_url: str) -> dict[str, str]:
-    email = f"ada-{secrets.token_hex(4)}@example.com"
-    form = {"username": email, "password": PASSWORD}
-    registered = await client.post(
-        f"{base_url}/auth/register", json={"email": email, "password": PASSWORD}
-    )
-    assert registered.status_code == 201
+    form = await register_on(client, base_url)
     response = await client.post(f"{base_url}/auth/login", data=form)
     assert response.status_code == 200
     pair: dict[str, str] = response.json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import secrets
 import time
 from http.cookies import SimpleCookie
 
@@ -13,11 +12,12 @@ from fastapi import FastAPI
 from itsdangerous import URLSafeSerializer
 
 from app.auth.cookies import MAX_COOKIE_BYTES
-from app.auth.session import RENEW_AFTER, SALT, SessionData, make_serializer
+from app.auth.session import RENEW_AFTER, SALT, make_serializer
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, login, register, replace_cookie
+from tests.servers import register_on
 
 pytestmark = pytest.mark.anyio
 
@@ -230,22 +230,12 @@ async def test_logout_expires_the_cookies(client: httpx.AsyncClient) -> None:
     assert "session" not in client.cookies
 
 
-async def test_session_data_is_typed() -> None:
-    data = SessionData(uid=1, ver=1, sid="s", iat=0, seen=0)
-    assert data.uid == 1
-
-
 async def test_logout_everywhere_on_one_process_is_seen_at_once_on_the_other(
     servers: list[str],
 ) -> None:
     first, second = servers
-    email = f"ada-{secrets.token_hex(4)}@example.com"
     async with httpx.AsyncClient() as browser, httpx.AsyncClient() as laptop:
-        registered = await browser.post(
-            f"{first}/auth/register", json={"email": email, "password": PASSWORD}
-        )
-        assert registered.status_code == 201
-        form = {"username": email, "password": PASSWORD}
+        form = await register_on(browser, first)
         assert (await browser.post(f"{first}/auth/login", data=form)).status_code == 200
         assert (await laptop.post(f"{second}/auth/login", data=form)).status_code == 200
         assert (await laptop.get(f"{first}/auth/me")).status_code == 200
