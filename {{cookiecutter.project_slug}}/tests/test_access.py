@@ -37,6 +37,7 @@ ACCESS: dict[str, str] = {
     "DELETE /auth/sessions/{}": LOGGED_IN,
     "GET /admin/users": ADMIN,
     "PUT /admin/users/{}/roles": ADMIN,
+    "PUT /admin/users/{}/active": ADMIN,
 }
 
 USER = "user@example.com"

@@ -1,4 +1,4 @@
-"""``/admin/*``: listing users and setting their roles.
+"""``/admin/*``: listing users, setting their roles, deactivating them.
 
 Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
 ``tests/test_access.py`` checks it for every route of the app.
@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import select
 
-from app.admin.schemas import AdminUserRead, RolesUpdate
+from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
+from app.auth import session
 from app.auth.guards import can_read_users, can_write_users
 from app.auth.models import User
 from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
@@ -62,6 +63,32 @@ async def put_user_roles(
         "roles set user_id=%s roles=%s by user_id=%s",
         user.id,
         ",".join(roles[user.id]),
+        principal.id,
+    )
+    return _read(user, roles[user.id])
+
+
+@router.put("/users/{user_id}/active")
+async def put_user_active(
+    user_id: int,
+    body: ActiveUpdate,
+    principal: Annotated[Principal, Depends(can_write_users)],
+    db: SessionDep,
+) -> AdminUserRead:
+    """Activate or deactivate a user; deactivation ends every session of the user."""
+    user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
+    user.is_active = body.is_active
+    if not body.is_active:
+        await session.end_sessions(db, user.id)
+    await db.commit()
+    await db.refresh(user)
+    roles = await roles_by_user(db, [user.id])
+    log.info(
+        "user %s user_id=%s by user_id=%s",
+        "activated" if body.is_active else "deactivated",
+        user.id,
         principal.id,
     )
     return _read(user, roles[user.id])

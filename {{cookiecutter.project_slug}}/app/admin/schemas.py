@@ -23,3 +23,9 @@ class RolesUpdate(BaseModel):
     """Body of ``PUT /admin/users/{id}/roles``: the user's whole set of roles."""
 
     roles: list[RoleName] = Field(max_length=100)
+
+
+class ActiveUpdate(BaseModel):
+    """Body of ``PUT /admin/users/{id}/active``."""
+
+    is_active: bool

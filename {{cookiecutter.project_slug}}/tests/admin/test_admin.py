@@ -232,3 +232,38 @@ async def test_refusals_and_role_changes_are_logged(
     assert f"authorisation refused user_id={ids[BOB]}" in "\n".join(messages)
     assert f"roles set user_id={ids[BOB]} roles=admin by user_id={ids[ADA]}" in messages
     assert PASSWORD not in caplog.text
+
+
+async def test_deactivation_by_an_admin_ends_every_session(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = await _users(app, client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as bob:
+        bob_login = await bob.post(
+            "/auth/login", data={"username": BOB, "password": PASSWORD}
+        )
+        assert bob_login.status_code == 200
+        headers = await login(client, ADA)
+        response = await client.put(
+            f"/admin/users/{ids[BOB]}/active",
+            json={"is_active": False},
+            headers=headers,
+        )
+        assert response.status_code == 200
+        assert response.json()["is_active"] is False
+        assert not await session_works(bob, bob_login)
+        bob.cookies.clear()
+        again = await bob.post(
+            "/auth/login", data={"username": BOB, "password": PASSWORD}
+        )
+        assert again.status_code == 401
+
+    reactivated = await client.put(
+        f"/admin/users/{ids[BOB]}/active", json={"is_active": True}, headers=headers
+    )
+    assert reactivated.status_code == 200
+    missing = await client.put(
+        "/admin/users/999999/active", json={"is_active": False}, headers=headers
+    )
+    assert missing.status_code == 404
