@@ -79,7 +79,7 @@ def load_hook(name: str, answers: Mapping[str, Any], directory: Path) -> ModuleT
     return module
 
 
-def _tail(output: str, lines: int = TAIL_LINES) -> str:
+def tail(output: str, lines: int = TAIL_LINES) -> str:
     """Return the last lines of a command's output."""
     return "\n".join(output.splitlines()[-lines:])
 
@@ -91,15 +91,19 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
     check: bool = True,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing stdout and stderr together; fail with its tail."""
+    """Run a command, capturing stdout and stderr together; fail with its tail.
+
+    ``input`` is written to its standard input, which is empty otherwise.
+    """
     args = [os.fspath(part) for part in command]
     started = time.monotonic()
     with subprocess.Popen(
         args,
         cwd=cwd,
         env=None if env is None else dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -107,7 +111,7 @@ def run(
         start_new_session=True,
     ) as process:
         try:
-            output, _ = process.communicate(timeout=timeout)
+            output, _ = process.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             # Communicating again returns all the output, none of it is lost.
@@ -128,5 +132,5 @@ def _failure(args: Sequence[str], cwd: Path, status: str, output: str) -> str:
     return (
         f"command failed ({status}): {subprocess.list2cmdline(args)}\n"
         f"in: {cwd}\n"
-        f"--- last {TAIL_LINES} lines of output ---\n{_tail(output)}"
+        f"--- last {TAIL_LINES} lines of output ---\n{tail(output)}"
     )

@@ -15,13 +15,26 @@ import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from playwright.sync_api import Playwright, sync_playwright
 from pytest_cookies.plugin import Cookies, Result
 
+import fuzzing
+from browser import (
+    CHROMIUM,
+    BrowserApp,
+    browser_context,
+    fetch_status,
+    foreign_site,
+    script_cookies,
+    write_wrapper,
+)
 from helpers import combination_id, combinations, run
+from live import create_admin, login_headers, migrate, register, serve, server_env
 
 pytestmark = pytest.mark.matrix
 
@@ -48,6 +61,10 @@ LONG_ANSWERS = {
     "author_name": "Zoë O'Brien-Łukasiewicz",
     "author_email": "zoe.obrien-lukasiewicz@accounts.example.com",
 }
+# Strategies whose session rides in a cookie: the browser steps run for them.
+COOKIE_STRATEGIES = {"signed_cookie", "database"}
+SESSION_COOKIE = "session"
+CSRF_COOKIE = "csrftoken"
 
 
 @pytest.fixture(scope="class")
@@ -118,18 +135,73 @@ def project_env(
 def database_url(
     request: pytest.FixtureRequest, combo: dict[str, str], tmp_path: Path
 ) -> Iterator[str]:
-    """Yield the URL of an empty database for the migrations, dropped afterwards."""
+    """Yield the URL of an empty database for this step, dropped afterwards."""
+    with empty_database(request, combo, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def empty_database(
+    request: pytest.FixtureRequest, combo: dict[str, str], directory: Path
+) -> Iterator[str]:
+    """Yield the URL of a new empty database (a file in ``directory`` for SQLite)."""
     if combo["database"] == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        yield f"sqlite+aiosqlite:///{directory / 'app.db'}"
         return
     assert combo["database"] == "postgresql", f"no test database for {combo}"
     request.getfixturevalue("postgres_server")
     name = f"template_{uuid.uuid4().hex[:12]}"
-    psql(f'CREATE DATABASE "{name}"', tmp_path)
+    psql(f'CREATE DATABASE "{name}"', directory)
     try:
         yield f"{POSTGRES}/{name}"
     finally:
-        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', tmp_path)
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', directory)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    """Yield playwright, once Debian's chromium is known to be installed."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"the browser steps need Debian's chromium at {CHROMIUM}: "
+            "`apt-get install chromium` (.ci/run installs it); "
+            "never `playwright install`",
+            pytrace=False,
+        )
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="class")
+def browser_app(
+    request: pytest.FixtureRequest,
+    combo: dict[str, str],
+    project: Path,
+    project_env: dict[str, str],
+    projects_venv: Path,
+    playwright_driver: Playwright,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BrowserApp]:
+    """Serve the project with its test page, open chromium on it and log in."""
+    directory = tmp_path_factory.mktemp("browser")
+    with ExitStack() as stack:
+        url = stack.enter_context(empty_database(request, combo, directory))
+        env = server_env(project_env, url)
+        migrate(project, env, projects_venv)
+        app = write_wrapper(directory)
+        log = directory / "uvicorn.log"
+        server = stack.enter_context(
+            serve(project, env, projects_venv, log, app=app, app_dir=directory)
+        )
+        password = uuid.uuid4().hex
+        register(server, "browser@example.com", password)
+        context = stack.enter_context(
+            browser_context(playwright_driver, directory / "profile")
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        browser = BrowserApp(server, context, page, "browser@example.com", password)
+        browser.log_in()
+        yield browser
 
 
 @pytest.fixture(scope="class")
@@ -279,6 +351,42 @@ class CombinationSteps:
         command += ["-q", "-p", "no:cacheprovider"]
         run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
 
+    def test_fuzz_openapi(
+        self,
+        combo: dict[str, str],
+        project: Path,
+        project_env: Mapping[str, str],
+        projects_venv: Path,
+        database_url: str,
+        tmp_path: Path,
+    ) -> None:
+        """Schemathesis finds no 5xx and no schema violation, anonymous or logged in."""
+        env = server_env(project_env, database_url)
+        migrate(project, env, projects_venv)
+        with serve(project, env, projects_venv, tmp_path / "uvicorn.log") as server:
+            # Logged in first: the anonymous run's failed logins get this
+            # client throttled.
+            email, password = "fuzz@example.com", uuid.uuid4().hex
+            register(server, email, password)
+            if combo["rbac"] != "none":
+                # As an admin, the fuzzer reaches past the /admin checks.
+                email = "fuzz-admin@example.com"
+                password = create_admin(project, env, projects_venv, email)
+            headers = login_headers(server, email, password)
+            fuzzing.schemathesis(server, tmp_path)
+            fuzzing.schemathesis(
+                server,
+                tmp_path,
+                headers=headers,
+                exclude=fuzzing.session_ending_operations(server),
+            )
+            answer = server.request("GET", "/auth/me", headers=headers)
+            assert answer.status == 200, (
+                "the session did not survive the authenticated run, so part of it "
+                "ran anonymously; leave the operation that ended it out of that run "
+                f"(see fuzzing.SESSION_ENDING_PATHS): {answer.status} {answer.body!r}"
+            )
+
     def test_migrations(
         self,
         project: Path,
@@ -308,12 +416,94 @@ class CombinationSteps:
         assert staged.stdout.strip() == "", ".env would be committed"
 
 
+class CookieBrowserSteps:
+    """A real browser against a cookie-session project (see browser.py).
+
+    Each step logs in again if an earlier one ended the session.
+    """
+
+    def test_browser_session_cookie_is_hidden_from_scripts(
+        self, browser_app: BrowserApp
+    ) -> None:
+        """After a login through the page's form, scripts see the CSRF cookie only."""
+        browser_app.ensure_logged_in()
+        page = browser_app.page
+        assert browser_app.logged_in()
+        readable = script_cookies(page)
+        assert CSRF_COOKIE in readable, readable
+        assert SESSION_COOKIE not in readable, readable
+        stored = {
+            cookie["name"]: cookie
+            for cookie in browser_app.context.cookies(browser_app.server.base_url)
+        }
+        assert stored[SESSION_COOKIE]["httpOnly"] is True
+        assert stored[SESSION_COOKIE]["sameSite"] in {"Lax", "Strict"}
+        assert stored[SESSION_COOKIE]["path"] == "/"
+        assert stored[CSRF_COOKIE]["httpOnly"] is False
+
+    def test_browser_cross_origin_form_is_refused(
+        self, browser_app: BrowserApp
+    ) -> None:
+        """A form on another origin of the same site cannot log the user out."""
+        browser_app.ensure_logged_in()
+        target = browser_app.url("/auth/logout")
+        with foreign_site(target) as foreign_url:
+            page = browser_app.context.new_page()
+            try:
+                page.goto(foreign_url)
+                with page.expect_response(target) as answer:
+                    page.click("#submit")
+                response = answer.value
+                sent = response.request.all_headers()
+            finally:
+                page.close()
+        # Same site: SameSite=Lax lets the cookie through, the app must refuse.
+        assert f"{SESSION_COOKIE}=" in sent.get("cookie", ""), sent
+        assert sent.get("origin") == foreign_url.rstrip("/"), sent
+        assert response.status == 403, response.status
+        assert browser_app.logged_in(), "the foreign form ended the session"
+
+    def test_browser_unsafe_fetch_needs_csrf_header(
+        self, browser_app: BrowserApp, combo: dict[str, str]
+    ) -> None:
+        """A same-origin fetch that changes state is refused without the header."""
+        browser_app.ensure_logged_in()
+        page = browser_app.page
+        if combo["session_strategy"] == "database":
+            other = login_headers(
+                browser_app.server, browser_app.email, browser_app.password
+            )
+            status = fetch_status(page, "DELETE", "/auth/sessions", with_token=False)
+            assert status == 403, status
+            assert (
+                browser_app.server.request("GET", "/auth/me", headers=other).status
+                == 200
+            )
+            status = fetch_status(page, "DELETE", "/auth/sessions", with_token=True)
+            assert status == 204, status
+            assert (
+                browser_app.server.request("GET", "/auth/me", headers=other).status
+                == 401
+            )
+        status = fetch_status(page, "POST", "/auth/logout", with_token=False)
+        assert status == 403, status
+        assert browser_app.logged_in(), "a logout without the CSRF header went through"
+        status = fetch_status(page, "POST", "/auth/logout", with_token=True)
+        assert status == 204, status
+        assert not browser_app.logged_in(), "the session outlived its logout"
+        assert CSRF_COOKIE not in script_cookies(page)
+
+
 def step_class(combination: dict[str, str]) -> type[CombinationSteps]:
     """Return the test class of one combination, its id as the parameter id."""
     test_id = combination_id(combination)
     words = re.split(r"[^A-Za-z0-9]+", test_id)
     name = "Test" + "".join(word.capitalize() for word in words)
-    steps = type(name, (CombinationSteps,), {"__doc__": f"The steps of {test_id}."})
+    # Listed first, so that pytest runs their steps after the common ones.
+    bases: tuple[type, ...] = (CombinationSteps,)
+    if combination["session_strategy"] in COOKIE_STRATEGIES:
+        bases = (CookieBrowserSteps, CombinationSteps)
+    steps = type(name, bases, {"__doc__": f"The steps of {test_id}."})
     parameter = pytest.param(combination, id=test_id)
     return pytest.mark.parametrize("combo", [parameter], scope="class")(steps)
 
