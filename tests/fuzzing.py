@@ -9,6 +9,7 @@ undocumented content type fails the run.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,17 +25,19 @@ MAX_EXAMPLES = 20
 # A hard bound on one run, whatever the server or the generator does.
 RUN_TIMEOUT = 120
 REQUEST_TIMEOUT = 20
-# Operations that may end the caller's session: the authenticated run leaves
-# them out, the anonymous run covers them. Logouts end it whatever the input.
-# The fuzzer reuses values from earlier answers, so it revokes the current
-# session by the id that ``GET /auth/sessions`` showed it. Refreshing needs
-# no session, so the authenticated run would gain nothing from it. A password
-# change needs the current password, which the fuzzer never sees: it stays
-# in, and the step checks that the session survived the run.
-SESSION_ENDING_PATHS = frozenset(
-    {"/auth/logout", "/auth/logout-everywhere", "/auth/refresh"}
+# Operations (``METHOD /path``) that may end the caller's session: the
+# authenticated run leaves them out, the anonymous run covers them. Logouts
+# end it whatever the input. The fuzzer reuses values from earlier answers, so
+# it revokes its own session by the id that ``GET /auth/sessions`` showed it,
+# and an admin deactivates itself by the id of ``GET /auth/me``. Refreshing
+# needs no session, so the authenticated run would gain nothing from it. A
+# password change needs the current password, which the fuzzer never sees: it
+# stays in, and the step checks that the session survived the run.
+SESSION_ENDING = re.compile(
+    r"POST /auth/(logout|logout-everywhere|refresh)"
+    r"|DELETE /auth/sessions/.+"
+    r"|PUT /admin/users/[^/]+/active"
 )
-SESSION_REVOKING_PREFIX = "/auth/sessions/"
 _METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Variables that would send the fuzzer's loopback traffic elsewhere.
@@ -47,15 +50,12 @@ def session_ending_operations(server: Server) -> list[str]:
     assert answer.status == 200, f"GET /openapi.json answered {answer.status}"
     schema = answer.json()
     assert isinstance(schema, dict), schema
-    names = []
-    for path, operations in schema["paths"].items():
-        for method in _METHODS.intersection(operations):
-            upper = method.upper()
-            if path in SESSION_ENDING_PATHS or (
-                upper == "DELETE" and path.startswith(SESSION_REVOKING_PREFIX)
-            ):
-                names.append(f"{upper} {path}")
-    return names
+    names = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method in _METHODS.intersection(operations)
+    ]
+    return sorted(name for name in names if SESSION_ENDING.fullmatch(name))
 
 
 def schemathesis(

@@ -384,7 +384,7 @@ class CombinationSteps:
             assert answer.status == 200, (
                 "the session did not survive the authenticated run, so part of it "
                 "ran anonymously; leave the operation that ended it out of that run "
-                f"(see fuzzing.SESSION_ENDING_PATHS): {answer.status} {answer.body!r}"
+                f"(fuzzing.SESSION_ENDING): {answer.status} {answer.body!r}"
             )
 
     def test_migrations(
