@@ -8,7 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _COMMON = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # Not "no-referrer": with it, browsers send "Origin: null" on the app's
+    # own form posts, which the CSRF Origin check must refuse.
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
 # JSON needs no scripts, styles or frames; the docs page (off in production

@@ -13,7 +13,7 @@ async def test_api_responses_carry_hardening_headers(client: httpx.AsyncClient) 
     response = await client.get("/health")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert "strict-transport-security" not in response.headers  # not over plain dev
 

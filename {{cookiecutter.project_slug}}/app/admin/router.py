@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
@@ -24,11 +24,16 @@ log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
+# Ids and offsets beyond a 32-bit integer column are refused (422) before
+# they reach the database.
+MAX_INT = 2**31 - 1
+UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
 
 @router.get("/users", dependencies=[Depends(can_read_users)])
 async def list_users(
     db: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AdminUserRead]:
     """List users by id, with their roles."""
@@ -41,7 +46,7 @@ async def list_users(
 
 @router.put("/users/{user_id}/roles")
 async def put_user_roles(
-    user_id: int,
+    user_id: UserId,
     body: RolesUpdate,
     principal: Annotated[Principal, Depends(can_write_users)],
     db: SessionDep,
@@ -55,8 +60,11 @@ async def put_user_roles(
     try:
         await set_roles(db, user, body.roles)
     except UnknownRoleError as error:
-        # 422 as a literal: Starlette renamed its constant for it.
-        raise HTTPException(422, f"Unknown role: {error}") from None
+        # 422 as a literal (Starlette renamed its constant), in the shape of
+        # FastAPI's validation errors, as the schema documents it.
+        message = f"Unknown role: {error}"
+        detail = [{"type": "value_error", "loc": ["body", "roles"], "msg": message}]
+        raise HTTPException(422, detail) from None
     await db.commit()
     roles = await roles_by_user(db, [user.id])
     log.info(
@@ -70,7 +78,7 @@ async def put_user_roles(
 
 @router.put("/users/{user_id}/active")
 async def put_user_active(
-    user_id: int,
+    user_id: UserId,
     body: ActiveUpdate,
     principal: Annotated[Principal, Depends(can_write_users)],
     db: SessionDep,

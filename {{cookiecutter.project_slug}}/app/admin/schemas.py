@@ -9,7 +9,10 @@ from pydantic import BaseModel, Field
 from app.auth.roles import NAME_LENGTH
 from app.auth.schemas import UserRead
 
-RoleName = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH)]
+# Role names are plain identifiers (``admin``, ``billing-reader``...).
+RoleName = Annotated[
+    str, Field(min_length=1, max_length=NAME_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
 
 
 class AdminUserRead(UserRead):

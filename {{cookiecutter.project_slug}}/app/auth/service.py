@@ -28,6 +28,12 @@ class WrongPasswordError(Exception):
     """The current password given to change it was wrong."""
 
 
+def _storable(text: str) -> bool:
+    # PostgreSQL text cannot hold NUL; such input matches nothing, and must
+    # not reach the database as an error.
+    return "\x00" not in text and len(text) <= 320
+
+
 def normalize_email(email: str) -> str:
     """Return the form an email is stored and looked up in."""
     return email.strip().lower()
@@ -56,9 +62,9 @@ async def authenticate(*, db: AsyncSession, email: str, password: str) -> User |
     Unknown emails and inactive users cost one hash verification too, so the
     answer time does not tell whether an account exists.
     """
+    if len(password) > MAX_LENGTH or not _storable(email):
+        return None  # cannot match any account; not worth a hash
     user = await db.scalar(select(User).where(User.email == normalize_email(email)))
-    if len(password) > MAX_LENGTH:
-        return None  # cannot match any stored password; not worth a hash
     if user is None:
         await verify_dummy(password)
         return None

@@ -21,6 +21,7 @@ from fastapi import (
     Depends,
     FastAPI,
     HTTPException,
+    Path,
     Request,
     Response,
     status,
@@ -302,7 +303,10 @@ async def revoke_other_sessions(current: CurrentSessionDep, db: SessionDep) -> N
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_session(
-    session_id: str, current: CurrentSessionDep, request: Request, db: SessionDep
+    session_id: Annotated[str, Path(max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")],
+    current: CurrentSessionDep,
+    request: Request,
+    db: SessionDep,
 ) -> Response:
     """End one of the caller's sessions; an unknown or foreign id is 404."""
     removed = await _delete(

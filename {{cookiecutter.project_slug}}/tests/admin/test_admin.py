@@ -139,7 +139,7 @@ async def test_unknown_role_is_422_and_changes_nothing(
         headers=headers,
     )
     assert response.status_code == 422
-    assert "wizard" in response.json()["detail"]
+    assert "wizard" in response.json()["detail"][0]["msg"]
     assert await _roles(client, BOB) == ["user"]
 
 
@@ -267,3 +267,40 @@ async def test_deactivation_by_an_admin_ends_every_session(
         "/admin/users/999999/active", json={"is_active": False}, headers=headers
     )
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/admin/users?offset=9223372036854775808", None),
+        ("PUT", "/admin/users/30471731858/roles", {"roles": []}),
+        ("PUT", "/admin/users/9223372036854775808/active", {"is_active": True}),
+        ("PUT", "/admin/users/1/roles", {"roles": ["ad\x00min"]}),
+    ],
+    ids=["huge-offset", "huge-id", "huger-id", "nul-in-role"],
+)
+async def test_out_of_range_input_is_422_not_500(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+) -> None:
+    await _users(app, client)
+    headers = await login(client, ADA)
+    response = await client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 422
+
+
+async def test_unknown_role_error_has_the_documented_shape(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = await _users(app, client)
+    headers = await login(client, ADA)
+    response = await client.put(
+        f"/admin/users/{ids[BOB]}/roles", json={"roles": ["nope"]}, headers=headers
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "roles"]
+    assert "nope" in error["msg"]

@@ -151,3 +151,12 @@ async def test_tokens_in_the_url_are_ignored(client: httpx.AsyncClient) -> None:
     client.cookies.clear()
     for name, value in stolen.items():
         assert (await client.get("/auth/me", params={name: value})).status_code == 401
+
+
+async def test_a_nul_byte_in_the_email_is_a_clean_401(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/auth/login", data={"username": "a\x00b@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 401
