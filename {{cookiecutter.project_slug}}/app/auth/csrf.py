@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("app.auth")
 
 CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrf-token"
@@ -69,6 +72,7 @@ class CSRFMiddleware:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             problem = self._problem(Headers(scope=scope))
             if problem:
+                log.warning("request refused path=%s: %s", scope["path"], problem)
                 await JSONResponse({"detail": problem}, status_code=403)(
                     scope, receive, send
                 )

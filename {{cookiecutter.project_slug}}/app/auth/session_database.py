@@ -11,6 +11,7 @@ filter out on the hot path, nor to resurrect by mistake.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +66,7 @@ USER_AGENT_LENGTH = 255
 IP_LENGTH = 45
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+log = logging.getLogger("app.auth")
 
 
 class UserSession(Base):
@@ -261,6 +263,7 @@ async def logout(
     """End this session: its row goes, so a copy of the cookie is refused too."""
     await _delete(db, UserSession.token_hash == current.token_hash)
     await db.commit()
+    log.info("logout user_id=%s", current.principal.id)
     return _cleared(request)
 
 

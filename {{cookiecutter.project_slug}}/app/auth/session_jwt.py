@@ -329,6 +329,7 @@ async def logout(
     if family is not None:
         await _revoke(db, RefreshToken.family == family, utcnow())
         await db.commit()
+    logger.info("logout user_id=%s", principal.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,6 +10,7 @@ everywhere" ends every older cookie.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -45,6 +46,7 @@ from app.config import Settings
 from app.db import SessionDep
 
 SALT = "app.auth.session"
+log = logging.getLogger("app.auth")
 # The idle clock in the cookie is renewed at most once a minute, so most
 # requests send no Set-Cookie.
 RENEW_AFTER = 60
@@ -175,8 +177,9 @@ async def start_session(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(_principal: CurrentPrincipal, request: Request) -> Response:
+async def logout(principal: CurrentPrincipal, request: Request) -> Response:
     """Forget the session cookie in this browser."""
+    log.info("logout user_id=%s", principal.id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookies(response, request.app.state.sessions.settings)
     return response
@@ -189,6 +192,7 @@ async def logout_everywhere(
     """End every session of the user, in every browser."""
     await end_sessions(db, principal.id)
     await db.commit()
+    log.info("logout everywhere user_id=%s", principal.id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookies(response, request.app.state.sessions.settings)
     return response

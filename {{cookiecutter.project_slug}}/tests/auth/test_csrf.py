@@ -88,3 +88,14 @@ async def test_foreign_origin_cannot_log_in_a_victim(client: httpx.AsyncClient) 
         headers={"Origin": "https://evil.example"},
     )
     assert response.status_code == 403
+
+
+async def test_refusals_are_logged_without_the_token(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = await _session(client)
+    with caplog.at_level("WARNING", logger="app.auth"):
+        assert (await client.post("/auth/logout")).status_code == 403
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("request refused path=/auth/logout" in m for m in messages)
+    assert all(token not in message for message in messages)

@@ -14,7 +14,7 @@ from app.auth.models import LoginFailure
 from app.db import utcnow
 from app.main import create_app
 from tests.conftest import MakeSettings
-from tests.helpers import PASSWORD, register
+from tests.helpers import PASSWORD, logout, register
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +99,9 @@ async def test_auth_events_are_logged_without_secrets(
     await _attempt(client, "ada@example.com", "wrong password!")
     response = await _attempt(client, "ada@example.com", PASSWORD)
     assert response.status_code == 200
+    assert (await logout(client, response)).status_code == 204
     messages = [record.getMessage() for record in caplog.records]
+    assert any("logout user_id=" in message for message in messages)
     assert any("login failed" in message for message in messages)
     assert any("login succeeded" in message for message in messages)
     text = "\n".join(messages)
