@@ -58,17 +58,23 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
         "none": ("app/auth/rbac_none.py",),
     },
     "database": {
-        "sqlite": ("tests/database_sqlite.py",),
-        "postgresql": ("tests/database_postgresql.py",),
+        "sqlite": (
+            "app/reader_sqlite.py",
+            "tests/database_sqlite.py",
+            "tests/test_reader_sqlite.py",
+        ),
+        "postgresql": ("app/reader_postgresql.py", "tests/database_postgresql.py"),
     },
 }
 
-# Modules with one variant per option value: the chosen one takes the final name.
-PROMOTED: dict[str, tuple[str, str]] = {
-    "session_strategy": ("app/auth/session_{}.py", "app/auth/session.py"),
-    "rbac": ("app/auth/rbac_{}.py", "app/auth/rbac.py"),
-    "database": ("tests/database_{}.py", "tests/database.py"),
-}
+# Modules with one variant per option value, as (option, variant pattern,
+# final name): the chosen variant takes the final name.
+PROMOTED: tuple[tuple[str, str, str], ...] = (
+    ("session_strategy", "app/auth/session_{}.py", "app/auth/session.py"),
+    ("rbac", "app/auth/rbac_{}.py", "app/auth/rbac.py"),
+    ("database", "app/reader_{}.py", "app/reader.py"),
+    ("database", "tests/database_{}.py", "tests/database.py"),
+)
 
 # Directories that only exist for some values.
 OPTION_DIRS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -104,7 +110,7 @@ def remove_unchosen(root: Path, answers: dict[str, str]) -> None:
 
 def promote_variants(root: Path, answers: dict[str, str]) -> None:
     """Move the chosen variant of each multi-variant module to its final name."""
-    for option, (pattern, target) in PROMOTED.items():
+    for option, pattern, target in PROMOTED:
         (root / pattern.format(answers[option])).rename(root / target)
 
 

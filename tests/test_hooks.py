@@ -85,7 +85,7 @@ def build_fake_project(root: Path, post_hook: ModuleType) -> None:
     for relative in table_paths(post_hook.OPTION_DIRS):
         _write(root / relative / "__init__.py", "")
     values = option_values(post_hook)
-    for option, (pattern, _target) in post_hook.PROMOTED.items():
+    for option, pattern, _target in post_hook.PROMOTED:
         for value in values[option]:
             _write(root / pattern.format(value), f"# variant {value}\n")
     _write(root / "app" / "main.py", "# shared\n")
@@ -215,7 +215,7 @@ class TestAnswersAreData:
         )
         run([sys.executable, script], cwd=root, timeout=60)
         assert (root / ".env").is_file()
-        for _pattern, target in post_hook.PROMOTED.values():
+        for _option, _pattern, target in post_hook.PROMOTED:
             assert (root / target).is_file(), target
 
 
@@ -229,7 +229,7 @@ class TestPostHookTables:
             chosen = owned_paths(post_hook, combination)
             chosen.update(
                 pattern.format(combination[option])
-                for option, (pattern, _target) in post_hook.PROMOTED.items()
+                for option, pattern, _target in post_hook.PROMOTED
             )
             assert not unchosen & chosen, combination
 
@@ -256,8 +256,9 @@ class TestPostHookTables:
                     for relative in table.get(option, {}).get(value, ()):
                         if not (PROJECT_TEMPLATE_DIR / relative).exists():
                             missing.append(relative)
-            if option in post_hook.PROMOTED:
-                pattern, target = post_hook.PROMOTED[option]
+            for promoted, pattern, target in post_hook.PROMOTED:
+                if promoted != option:
+                    continue
                 missing += [
                     pattern.format(value)
                     for value in values
@@ -292,7 +293,7 @@ class TestPostHookActions:
             root = tmp_path / str(index)
             build_fake_project(root, post_hook)
             assert post_hook.main(root, combination) == 0
-            for option, (pattern, target) in post_hook.PROMOTED.items():
+            for option, pattern, target in post_hook.PROMOTED:
                 text = (root / target).read_text(encoding="utf-8")
                 assert text == f"# variant {combination[option]}\n", combination
                 assert not list(root.glob(pattern.format("*"))), combination

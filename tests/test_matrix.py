@@ -46,7 +46,7 @@ TEMPLATE_NAME = re.compile(r"\{\{|\{%|\{#|\}\}")
 ACTIONS_EXPRESSION = "${{"
 SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
 # Every module that exists in one variant per value has this final name.
-PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py")
+PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py", "app/reader.py")
 CACHE_DIRS = {".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 # Inherited variables that would change what the project's tools do.
@@ -278,10 +278,10 @@ class CombinationSteps:
             if (project / relative).exists()
         )
         assert not left, f"files of unchosen options left: {left}"
-        targets = {target for _pattern, target in post_hook.PROMOTED.values()}
+        targets = {target for _option, _pattern, target in post_hook.PROMOTED}
         for target in sorted(targets.union(PROMOTED_MODULES)):
             assert (project / target).is_file(), f"{target} is missing"
-        for pattern, _target in post_hook.PROMOTED.values():
+        for _option, pattern, _target in post_hook.PROMOTED:
             variants = sorted(project.glob(pattern.format("*")))
             assert not variants, f"variants left: {variants}"
 

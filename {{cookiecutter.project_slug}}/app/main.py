@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import errors, health
 {%- if cookiecutter.rbac != "none" %}
@@ -17,6 +18,7 @@ from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.project import PROJECT_NAME
+from app.reader import Reader
 from app.security import SecurityHeadersMiddleware
 
 # mypy checks here that the chosen strategy module has the whole interface.
@@ -29,9 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
+        await release(app)
 
     docs = settings.show_docs
     app = FastAPI(
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reader = Reader(engine)
     app.state.sessionmaker = create_sessionmaker(engine)
     errors.install(app)
     app.include_router(health.router)
@@ -55,6 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so it wraps everything, refusals of the CSRF check included.
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     return app
+
+
+async def release(app: FastAPI) -> None:
+    """Close the database connections that ``app`` holds (at shutdown)."""
+    reader: Reader = app.state.reader
+    reader.close()
+    engine: AsyncEngine = app.state.engine
+    await engine.dispose()
 
 
 app = create_app()

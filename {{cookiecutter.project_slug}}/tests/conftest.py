@@ -11,7 +11,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, release
 from tests import database
 from tests.helpers import TEST_SECRET_KEY
 from tests.servers import PROJECT_ROOT, uvicorn_servers
@@ -92,7 +92,7 @@ def settings(make_settings: MakeSettings) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     yield application
-    await application.state.engine.dispose()
+    await release(application)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.main import create_app
+from app.main import create_app, release
 from tests.conftest import MakeSettings
 
 pytestmark = pytest.mark.anyio
@@ -19,7 +19,7 @@ async def test_health_answers_without_database_or_session(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.get("/health")
-    await app.state.engine.dispose()
+    await release(app)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert "set-cookie" not in response.headers

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.main import create_app
+from app.main import create_app, release
 from tests.conftest import MakeSettings
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,7 @@ async def test_production_adds_hsts_and_hides_the_docs(
         assert "max-age=" in health.headers["strict-transport-security"]
         assert (await client.get("/docs")).status_code == 404
         assert (await client.get("/openapi.json")).status_code == 404
-    await app.state.engine.dispose()
+    await release(app)
 
 
 async def test_docs_can_be_enabled_in_production(make_settings: MakeSettings) -> None:
@@ -48,4 +48,4 @@ async def test_docs_can_be_enabled_in_production(make_settings: MakeSettings) ->
         docs = await client.get("/docs")
         assert docs.status_code == 200
         assert "content-security-policy" not in docs.headers
-    await app.state.engine.dispose()
+    await release(app)

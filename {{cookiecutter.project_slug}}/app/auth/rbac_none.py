@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -55,7 +55,7 @@ def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
     return select(User.id, User.email, *columns)
 
 
-def to_principal(rows: Sequence[Row[Any]]) -> Principal:
+def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(id=first.id, email=first.email)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Row, Select, String, Table, select
+from sqlalchemy import Column, ForeignKey, Select, String, Table, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, mapped_column
 
 from app.auth.models import User
@@ -101,7 +101,7 @@ def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
     )
 
 
-def to_principal(rows: Sequence[Row[Any]]) -> Principal:
+def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
@@ -62,7 +62,7 @@ def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
     )
 
 
-def to_principal(rows: Sequence[Row[Any]]) -> Principal:
+def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(id=first.id, email=first.email, roles=names(rows, ROLE_LABEL))

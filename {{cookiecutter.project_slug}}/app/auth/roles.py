@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     ForeignKey,
-    Row,
     Select,
     String,
     Table,
@@ -73,9 +72,9 @@ def join_roles(query: Select[Any]) -> Select[Any]:
     ).outerjoin(Role, Role.id == user_roles.c.role_id)
 
 
-def names(rows: Sequence[Row[Any]], label: str) -> frozenset[str]:
+def names(rows: Sequence[Any], label: str) -> frozenset[str]:
     """Collect the non-NULL values of the column ``label`` across ``rows``."""
-    values = (row._mapping[label] for row in rows)
+    values = (getattr(row, label) for row in rows)
     return frozenset(value for value in values if value is not None)
 
 

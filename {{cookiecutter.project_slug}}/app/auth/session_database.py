@@ -56,6 +56,7 @@ from app.auth.schemas import UserRead
 from app.auth.strategy import Principal
 from app.config import Settings
 from app.db import Base, SessionDep, UTCDateTime, utcnow
+from app.reader import Reader
 
 # 32 random bytes: 256 bits, twice what ASVS asks of a session id.
 ID_BYTES = 32
@@ -141,8 +142,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
 
-# Built once; each request only binds values. The hot path uses a bare
-# connection: no ORM session, no identity map, one indexed read.
+# Built once; each request only binds values: one indexed read through the
+# app's Reader, with no ORM session and no identity map.
 _CURRENT_QUERY = (
     principal_select(UserSession.public_id, UserSession.last_seen_at)
     .join(UserSession, UserSession.user_id == User.id)
@@ -178,28 +179,27 @@ async def current_session(request: Request) -> CurrentSession:
     hashed = token_hash(raw)
     now = utcnow()
     settings = sessions.settings
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as connection:
-        result = await connection.execute(
-            _CURRENT_QUERY,
-            {
-                "token_hash": hashed,
-                "now": now,
-                "born_after": now - timedelta(seconds=settings.session_max_age),
-                "seen_after": now - timedelta(seconds=settings.session_idle_timeout),
-            },
-        )
-        rows = result.all()
-        if not rows:
-            raise _not_authenticated()
-        first = rows[0]
-        if first.last_seen_at <= now - TOUCH_AFTER:
-            # The guard in SQL keeps concurrent requests from writing it twice.
+    reader: Reader = request.app.state.reader
+    rows = await reader.rows(
+        _CURRENT_QUERY,
+        {
+            "token_hash": hashed,
+            "now": now,
+            "born_after": now - timedelta(seconds=settings.session_max_age),
+            "seen_after": now - timedelta(seconds=settings.session_idle_timeout),
+        },
+    )
+    if not rows:
+        raise _not_authenticated()
+    first = rows[0]
+    if first.last_seen_at <= now - TOUCH_AFTER:
+        engine: AsyncEngine = request.app.state.engine
+        # The guard in SQL keeps concurrent requests from writing it twice.
+        async with engine.begin() as connection:
             await connection.execute(
                 _TOUCH,
                 {"hashed": hashed, "stale_before": now - TOUCH_AFTER, "seen": now},
             )
-            await connection.commit()
     return CurrentSession(to_principal(rows), hashed, first.public_id)
 
 

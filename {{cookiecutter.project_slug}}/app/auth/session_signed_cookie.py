@@ -27,7 +27,7 @@ from fastapi import (
 )
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import bindparam
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
 from app.auth.cookies import (
@@ -44,6 +44,7 @@ from app.auth.schemas import UserRead
 from app.auth.strategy import Principal
 from app.config import Settings
 from app.db import SessionDep
+from app.reader import Reader
 
 SALT = "app.auth.session"
 log = logging.getLogger("app.auth")
@@ -115,8 +116,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
 
-# Built once; each request only binds the user id. The hot path uses a bare
-# connection: no ORM session, no identity map, one indexed read.
+# Built once; each request only binds the user id: one indexed read through
+# the app's Reader, with no ORM session and no identity map.
 _PRINCIPAL_QUERY = principal_select(User.session_version, User.is_active).where(
     User.id == bindparam("uid")
 )
@@ -130,10 +131,8 @@ async def current_principal(request: Request, response: Response) -> Principal:
     now = int(time.time())
     if data is None or _expired(data, sessions.settings, now):
         raise _not_authenticated()
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as connection:
-        result = await connection.execute(_PRINCIPAL_QUERY, {"uid": data.uid})
-        rows = result.all()
+    reader: Reader = request.app.state.reader
+    rows = await reader.rows(_PRINCIPAL_QUERY, {"uid": data.uid})
     if not rows or not rows[0].is_active or rows[0].session_version != data.ver:
         raise _not_authenticated()
     if now - data.seen >= RENEW_AFTER:

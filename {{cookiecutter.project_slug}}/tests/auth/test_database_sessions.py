@@ -31,7 +31,8 @@ from app.auth.session import (
 )
 from app.config import Settings
 from app.db import utcnow
-from app.main import create_app
+from app.main import create_app, release
+from app.reader import Reader
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, login, register
 from tests.servers import PROJECT_ROOT, register_on
@@ -112,11 +113,14 @@ def _statements(app: FastAPI) -> Iterator[list[str]]:
         seen.append(args[2])
 
     engine = app.state.engine.sync_engine
+    reader: Reader = app.state.reader
     event.listen(engine, "before_cursor_execute", record)
+    reader.trace(seen.append)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        reader.trace(None)
 
 
 async def test_the_cookie_is_an_opaque_id_whose_hash_alone_is_stored(
@@ -166,7 +170,7 @@ async def test_production_cookies_are_secure_with_the_host_prefix(
         assert not morsel["domain"]
         assert _set_cookie(response, "csrftoken")["secure"]
         assert (await client.get("/auth/me")).status_code == 200
-    await app.state.engine.dispose()
+    await release(app)
 
 
 async def test_csrf_token_is_bound_to_the_ids_hash_not_the_id(
@@ -541,7 +545,7 @@ async def test_a_second_instance_sees_logout_and_revocation_at_once(
             ).status_code == 204
             assert await _status_with(other, phone_cookie) == 401
     finally:
-        await other.state.engine.dispose()
+        await release(other)
 
 
 async def test_logout_and_revocation_on_one_process_are_seen_at_once_on_the_other(

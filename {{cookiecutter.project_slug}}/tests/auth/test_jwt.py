@@ -30,7 +30,7 @@ from app.auth.models import User
 from app.auth.session import REQUIRED_CLAIMS, RefreshToken
 from app.config import Settings, describe
 from app.db import utcnow
-from app.main import create_app
+from app.main import create_app, release
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
 from tests.servers import PROJECT_ROOT, register_on
@@ -143,7 +143,7 @@ async def _serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         ) as client:
             yield client
     finally:
-        await app.state.engine.dispose()
+        await release(app)
 
 
 async def _me_status(settings: Settings, token: str) -> int:

@@ -14,7 +14,7 @@ from itsdangerous import URLSafeSerializer
 from app.auth.cookies import MAX_COOKIE_BYTES
 from app.auth.session import RENEW_AFTER, SALT, make_serializer
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, release
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, login, register, replace_cookie
 from tests.servers import register_on
@@ -84,7 +84,7 @@ async def test_production_cookies_are_secure_with_the_host_prefix(
         assert not morsel["domain"]
         assert _set_cookie(response, "csrftoken")["csrftoken"]["secure"]
         assert (await client.get("/auth/me")).status_code == 200
-    await app.state.engine.dispose()
+    await release(app)
 
 
 async def test_payload_holds_ids_and_times_only(client: httpx.AsyncClient) -> None:
@@ -182,7 +182,7 @@ async def test_rotated_key_still_verifies_and_removing_it_ends_the_session(
             cookies={"session": cookie},
         ) as client:
             status = (await client.get("/auth/me")).status_code
-        await app.state.engine.dispose()
+        await release(app)
         return status
 
     old = create_app(make_settings())
@@ -192,7 +192,7 @@ async def test_rotated_key_still_verifies_and_removing_it_ends_the_session(
     ) as client:
         await _logged_in(client)
         cookie = client.cookies["session"]
-    await old.state.engine.dispose()
+    await release(old)
 
     rotated = make_settings(
         secret_key=OTHER_KEY, secret_key_fallbacks=[TEST_SECRET_KEY]

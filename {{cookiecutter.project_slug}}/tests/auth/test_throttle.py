@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from app.auth.models import LoginFailure
 from app.db import utcnow
-from app.main import create_app
+from app.main import create_app, release
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, logout, register
 
@@ -76,7 +76,7 @@ async def test_one_client_guessing_many_accounts_is_throttled(
             response = await _attempt(client, f"user{number}@example.com")
             assert response.status_code == 401
         assert (await _attempt(client, "fresh@example.com")).status_code == 429
-    await app.state.engine.dispose()
+    await release(app)
 
 
 async def test_a_success_clears_the_account_failures(
