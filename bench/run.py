@@ -3,8 +3,8 @@
 
 One command, from the template's root or anywhere::
 
-    python bench/run.py            # every strategy of cookiecutter.json, < 10 min
-    python bench/run.py --quick    # SQLite only, short runs, about 2 min
+    python bench/run.py            # every strategy of cookiecutter.json, ~15 min
+    python bench/run.py --quick    # SQLite only, short runs, about 3 min
     python bench/run.py --help
 
 It installs what it needs (virtual environments under ``bench/``, and wrk
@@ -103,19 +103,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short runs (3 s after 1 s warm-up) on SQLite only: about 2-3 minutes",
+        help="3 rounds of 2 s runs, on SQLite only: about 3 minutes",
     )
     parser.add_argument(
-        "--duration", type=int, help="seconds of each measured run (default 8)"
+        "--duration",
+        type=int,
+        help="seconds of each measured run (default 4; --quick: 2)",
     )
     parser.add_argument(
-        "--warmup", type=int, help="seconds of warm-up before each run (default 2)"
+        "--warmup", type=int, help="seconds of warm-up before each run (default 1)"
     )
     parser.add_argument(
         "--rounds",
         type=int,
         help="rounds of /health then /auth/me per target; the median round "
-        "counts (default 3; --quick: 1)",
+        "counts (default 7; --quick: 3)",
     )
     parser.add_argument(
         "--connections",
@@ -196,11 +198,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 3 if args.quick else 8
+        args.duration = 2 if args.quick else 4
     if args.warmup is None:
-        args.warmup = 1 if args.quick else 2
+        args.warmup = 1
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+        args.rounds = 3 if args.quick else 7
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.duration < 1 or args.warmup < 0:
@@ -1705,7 +1707,10 @@ def run(args: argparse.Namespace) -> int:
     targets = plan(args, skipped)
     machine = detect_machine(pin=not args.no_pin)
     loader = Loader(find_wrk(args.loadgen), machine, sys.executable)
-    per_target = 3 * (args.warmup + args.duration) + 2 * args.duration + 10
+    # Each round loads /health and /auth/me; then /auth/login, then the
+    # /health probe alone and with logins; plus setup.
+    runs = 2 * args.rounds + 1
+    per_target = runs * (args.warmup + args.duration) + 2 * args.duration + 10
     if args.profile:
         per_target += args.duration
     minutes, seconds = divmod(len(targets) * per_target, 60)

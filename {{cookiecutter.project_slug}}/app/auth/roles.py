@@ -5,6 +5,7 @@ Shared by the ``roles`` and ``permissions`` flavours of :mod:`app.auth.rbac`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.auth.models import User
 from app.db import Base
 
+log = logging.getLogger("app.auth")
 # What a newly registered (or created) user gets.
 DEFAULT_ROLES = ("user",)
 NAME_LENGTH = 64
@@ -113,8 +115,16 @@ async def set_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> None:
 
 
 async def grant_default_roles(db: AsyncSession, user: User) -> None:
-    """Give a newly registered user the default roles; the caller commits."""
-    await grant_roles(db, user, DEFAULT_ROLES)
+    """Give a newly registered user the default roles; the caller commits.
+
+    A default role that was deleted is skipped with a warning: the user gets
+    fewer rights, and registering never fails half-way.
+    """
+    found = set(await db.scalars(select(Role.name).where(Role.name.in_(DEFAULT_ROLES))))
+    missing = [name for name in DEFAULT_ROLES if name not in found]
+    if missing:
+        log.warning("default role missing, not granted: %s", ", ".join(missing))
+    await grant_roles(db, user, sorted(found))
 
 
 async def roles_by_user(

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.auth.models import User
 from app.auth.rbac import principal_select, to_principal
@@ -48,6 +48,19 @@ async def test_a_registered_user_gets_the_role_user(client: httpx.AsyncClient) -
     me = (await client.get("/auth/me", headers=headers)).json()
     assert me["roles"] == ["user"]
     assert {"id", "email", "roles"} <= set(me)
+
+
+async def test_without_the_default_role_registering_still_works(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with app.state.sessionmaker() as db:
+        await db.execute(delete(Role).where(Role.name == "user"))
+        await db.commit()
+    await register(client, ADA)
+    headers = await login(client, ADA)
+    me = (await client.get("/auth/me", headers=headers)).json()
+    assert me["roles"] == []
+    assert "default role missing, not granted: user" in caplog.text
 
 
 async def test_roles_in_the_registration_body_have_no_effect(
