@@ -103,12 +103,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="3 rounds of 2 s runs, on SQLite only: about 3 minutes",
+        help="5 rounds instead of 15, on SQLite only: about 3 minutes",
     )
     parser.add_argument(
         "--duration",
         type=int,
-        help="seconds of each measured run (default 4; --quick: 2)",
+        help="seconds of each measured run (default 2)",
     )
     parser.add_argument(
         "--warmup", type=int, help="seconds of warm-up before each run (default 1)"
@@ -117,7 +117,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--rounds",
         type=int,
         help="rounds of /health then /auth/me per target; the median round "
-        "counts (default 7; --quick: 3)",
+        "counts (default 15; --quick: 5)",
     )
     parser.add_argument(
         "--connections",
@@ -198,11 +198,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 2 if args.quick else 4
+        args.duration = 2
     if args.warmup is None:
         args.warmup = 1
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
+        args.rounds = 5 if args.quick else 15
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.duration < 1 or args.warmup < 0:
@@ -1102,13 +1102,33 @@ def measure(ctx: Context, target: Target) -> dict[str, Any]:
         # /health and /auth/me alternate, round after round: a neighbour that
         # slows the machine for a while then weighs on both runs of a round,
         # and the median round stands for the target.
+        # Warm both up once; the runs of a round then follow each other
+        # closely, so that both see the machine in the same state.
+        auth = log_in(server.port, ctx.password)
+        if args.warmup:
+            for path, headers in (("/health", None), ("/auth/me", auth)):
+                loader.run(
+                    server,
+                    path,
+                    seconds=args.warmup,
+                    connections=args.connections,
+                    headers=headers,
+                )
         rounds = []
         for _ in range(args.rounds):
-            health = timed("/health", connections=args.connections)
+            health = loader.run(
+                server, "/health", seconds=args.duration, connections=args.connections
+            )
             # A fresh session right before its run: a signed cookie older than
             # a minute would be renewed (re-signed, Set-Cookie) on every request.
             auth = log_in(server.port, ctx.password)
-            me = timed("/auth/me", connections=args.connections, headers=auth)
+            me = loader.run(
+                server,
+                "/auth/me",
+                seconds=args.duration,
+                connections=args.connections,
+                headers=auth,
+            )
             rounds.append((ratio(me["rps"], health["rps"]) or 0.0, health, me))
         rounds.sort(key=lambda r: r[0])
         median, health, me = rounds[len(rounds) // 2]
@@ -1709,8 +1729,8 @@ def run(args: argparse.Namespace) -> int:
     loader = Loader(find_wrk(args.loadgen), machine, sys.executable)
     # Each round loads /health and /auth/me; then /auth/login, then the
     # /health probe alone and with logins; plus setup.
-    runs = 2 * args.rounds + 1
-    per_target = runs * (args.warmup + args.duration) + 2 * args.duration + 10
+    runs = 2 * args.rounds + 3
+    per_target = runs * args.duration + 3 * args.warmup + 10
     if args.profile:
         per_target += args.duration
     minutes, seconds = divmod(len(targets) * per_target, 60)
