@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-
 if TYPE_CHECKING:
     # Any SELECT, whatever its columns (SQLAlchemy types them one by one).
     AnySelect: TypeAlias = Select[*tuple[Any, ...]]
