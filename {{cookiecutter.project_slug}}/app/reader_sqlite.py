@@ -101,7 +101,8 @@ class Reader:
     ) -> Sequence[Any]:
         """Run ``statement`` with ``params``; return its rows.
 
-        Each row has the statement's column names as attributes.
+        Each row has the statement's column names as attributes. Build the
+        statement once, at import: it is compiled on first use and kept.
         """
         if self._path is not None:
             try:
