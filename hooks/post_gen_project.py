@@ -63,7 +63,11 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/database_sqlite.py",
             "tests/test_reader_sqlite.py",
         ),
-        "postgresql": ("app/reader_postgresql.py", "tests/database_postgresql.py"),
+        "postgresql": (
+            "app/reader_postgresql.py",
+            "tests/database_postgresql.py",
+            "tests/test_reader_postgresql.py",
+        ),
     },
 }
 

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def release(app: FastAPI) -> None:
     """Close the database connections that ``app`` holds (at shutdown)."""
     reader: Reader = app.state.reader
-    reader.close()
+    await reader.close()
     engine: AsyncEngine = app.state.engine
     await engine.dispose()
 

@@ -24,66 +24,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.prepared import Statements
+
 if TYPE_CHECKING:
-    # Any SELECT, whatever its columns (SQLAlchemy types them one by one).
-    AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+    from app.prepared import AnySelect
 
 log = logging.getLogger("app.db")
 
-_Processor = Callable[[Any], Any] | None
 # The primary result codes that mean "SQLite would have to wait".
 _WAIT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A statement compiled once for SQLite, with its type conversions."""
-
-    sql: str
-    compiled: Any  # sqlalchemy.sql.compiler.SQLCompiler
-    order: tuple[tuple[str, _Processor], ...]
-    results: tuple[_Processor, ...]
-    row: Callable[..., Any]
-
-    @classmethod
-    def of(cls, statement: AnySelect, dialect: Dialect) -> _Prepared:
-        compiled = statement.compile(dialect=dialect)
-        order = tuple(
-            (name, _bind_processor(compiled.binds[name].type, dialect))
-            for name in compiled.positiontup or ()
-        )
-        columns = list(statement.selected_columns)
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in columns
-        )
-        row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
-        return cls(str(compiled), compiled, order, results, row._make)
-
-    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        bound = self.compiled.construct_params(params)
-        return tuple(
-            bound[name] if process is None else process(bound[name])
-            for name, process in self.order
-        )
-
-    def rows(self, raw: list[tuple[Any, ...]]) -> list[Any]:
-        return [
-            self.row(
-                value if process is None else process(value)
-                for value, process in zip(values, self.results, strict=True)
-            )
-            for values in raw
-        ]
 
 
 class Reader:
@@ -93,7 +48,7 @@ class Reader:
         self._engine = engine
         self._path = sqlite_file(engine.url)
         self._connection: sqlite3.Connection | None = None
-        self._prepared: dict[AnySelect, _Prepared] = {}
+        self._statements = Statements(engine.dialect)
         self._trace: Callable[[str], None] | None = None
 
     async def rows(
@@ -125,7 +80,7 @@ class Reader:
         if self._connection is not None:
             self._connection.set_trace_callback(callback)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the reader's own connection, if it opened one."""
         if self._connection is not None:
             self._connection.close()
@@ -134,10 +89,7 @@ class Reader:
     def _read_sqlite(
         self, path: str, statement: AnySelect, params: Mapping[str, Any]
     ) -> list[Any]:
-        prepared = self._prepared.get(statement)
-        if prepared is None:
-            prepared = _Prepared.of(statement, self._engine.dialect)
-            self._prepared[statement] = prepared
+        prepared = self._statements.get(statement)
         cursor = self._sqlite(path).execute(prepared.sql, prepared.values(params))
         # fetchall() runs the statement to its end, which ends the read.
         return prepared.rows(cursor.fetchall())
@@ -172,8 +124,3 @@ def sqlite_file(url: URL) -> str | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return database
-
-
-def _bind_processor(type_: Any, dialect: Dialect) -> _Processor:
-    processor: _Processor = type_.dialect_impl(dialect).bind_processor(dialect)
-    return processor

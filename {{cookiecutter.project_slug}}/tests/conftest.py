@@ -9,7 +9,10 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.auth import passwords
 from app.config import Settings
 from app.main import create_app, release
 from tests import database
@@ -17,6 +20,14 @@ from tests.helpers import TEST_SECRET_KEY
 from tests.servers import PROJECT_ROOT, uvicorn_servers
 
 MakeSettings = Callable[..., Settings]
+
+# argon2id at the production cost takes about 0.2 s of CPU a hash, and the
+# suite hashes hundreds of times. The same algorithm at its lowest cost keeps
+# every code path; tests marked ``production_hasher``, and every server and
+# command the tests start in a process of its own, use the real cost.
+_TEST_HASHER = PasswordHash(
+    (Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +40,18 @@ def migrate(url: str, revision: str = "head") -> None:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.attributes["database_url"] = url
     command.upgrade(config, revision)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    if request.node.get_closest_marker("production_hasher") is None:
+        monkeypatch.setattr(passwords, "_hasher", _TEST_HASHER)
+    # The dummy hash is made by whichever hasher is in place.
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def reader(engine: AsyncEngine) -> AsyncIterator[Reader]:
     reader = Reader(engine)
     yield reader
-    reader.close()
+    await reader.close()
 
 
 async def _add_user(engine: AsyncEngine, email: str) -> int:
@@ -91,6 +91,6 @@ async def test_a_closed_reader_opens_again_on_the_next_read(
 ) -> None:
     user_id = await _add_user(engine, "ada@example.com")
     assert len(await reader.rows(_USER, {"uid": user_id})) == 1
-    reader.close()
-    reader.close()
+    await reader.close()
+    await reader.close()
     assert len(await reader.rows(_USER, {"uid": user_id})) == 1

@@ -65,7 +65,7 @@ async def test_a_read_does_not_go_through_the_engine(database: Path) -> None:
     try:
         rows = await reader.rows(_ITEM, {"id": 1})
     finally:
-        reader.close()
+        await reader.close()
         await engine.dispose()
     assert [(row.id, row.name) for row in rows] == [(1, "one")]
     assert through_engine == []
@@ -100,7 +100,7 @@ async def test_a_locked_database_is_read_through_the_engine_and_the_loop_runs_on
                 writer.execute("ROLLBACK")
     finally:
         writer.close()
-        reader.close()
+        await reader.close()
         await engine.dispose()
     assert ticks == 5
     assert [(row.id, row.name) for row in rows] == [(1, "one")]
@@ -114,7 +114,7 @@ async def test_other_errors_are_not_hidden(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.OperationalError, match="no such table"):
             await reader.rows(_ITEM, {"id": 1})
     finally:
-        reader.close()
+        await reader.close()
         await engine.dispose()
 
 

@@ -64,10 +64,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-# Reads the Authorization header only (never the URL) and declares the scheme
-# in the OpenAPI schema, so the docs page's Authorize button logs in.
-_bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
-
 
 class RefreshToken(Base):
     """One refresh token; only its hash is stored."""
@@ -219,24 +215,34 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(StarletteHTTPException, _bearer_challenge)
 
 
-async def current_principal(
-    request: Request, token: Annotated[str | None, Depends(_bearer)]
-) -> Principal:
-    """Return the principal of the bearer access token, or answer 401.
+class _BearerPrincipal(OAuth2PasswordBearer):
+    """The bearer scheme and the check of its token, as one dependency.
 
-    No database is read: a token stays valid until it expires.
+    It reads the Authorization header only (never the URL) and declares the
+    scheme in the OpenAPI schema, so the docs page's Authorize button logs
+    in. Verifying in the scheme's own call, rather than in a dependency on
+    it, spares every authenticated request a level of dependency solving.
     """
-    if token is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
-    principal = _tokens(request).verify(token)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Invalid or expired token",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return principal
 
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        """Return the principal of the bearer access token, or answer 401.
+
+        No database is read: a token stays valid until it expires.
+        """
+        token = await super().__call__(request)
+        if token is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
+        principal = _tokens(request).verify(token)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Invalid or expired token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return principal
+
+
+current_principal = _BearerPrincipal(tokenUrl="/auth/login", auto_error=False)
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 

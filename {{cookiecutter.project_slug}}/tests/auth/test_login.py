@@ -110,6 +110,7 @@ async def test_hashing_runs_off_the_event_loop(
     assert threading.main_thread() not in threads
 
 
+@pytest.mark.production_hasher
 async def test_outdated_hash_is_upgraded_at_login(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

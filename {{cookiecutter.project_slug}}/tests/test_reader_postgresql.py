@@ -1,0 +1,127 @@
+"""On PostgreSQL, the reader reads on an asyncpg pool of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth.models import User
+from app.db import create_engine
+from app.reader import Reader
+
+_USER = select(User.id, User.email).where(User.id == bindparam("uid"))
+_ALL = select(User.id)
+# The backends of this database other than the asking one.
+_OTHERS = text(
+    "SELECT pid FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def user_id(engine: AsyncEngine) -> int:
+    return await _add_user(engine, "ada@example.com")
+
+
+async def _add_user(engine: AsyncEngine, email: str) -> int:
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            insert(User).values(email=email, password_hash="x").returning(User.id)
+        )
+        new_id: int = result.scalar_one()
+    return new_id
+
+
+async def _other_backends(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(_OTHERS)).scalars())
+
+
+@pytest.mark.anyio
+async def test_a_read_does_not_go_through_the_engine(
+    engine: AsyncEngine, user_id: int
+) -> None:
+    through_engine: list[str] = []
+
+    def record(*args: Any) -> None:
+        through_engine.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    reader = Reader(engine)
+    traced: list[str] = []
+    reader.trace(traced.append)
+    try:
+        rows = await reader.rows(_USER, {"uid": user_id})
+    finally:
+        await reader.close()
+    assert [(row.id, row.email) for row in rows] == [(user_id, "ada@example.com")]
+    assert through_engine == []
+    assert len(traced) == 1
+    assert traced[0].startswith("SELECT users.id, users.email")
+
+
+@pytest.mark.anyio
+async def test_a_connection_ended_by_the_server_is_replaced(
+    engine: AsyncEngine, user_id: int
+) -> None:
+    reader = Reader(engine)
+    try:
+        assert len(await reader.rows(_USER, {"uid": user_id})) == 1
+        (backend,) = await _other_backends(engine)
+        async with engine.connect() as connection:
+            await connection.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
+            )
+        assert len(await reader.rows(_USER, {"uid": user_id})) == 1
+        assert backend not in await _other_backends(engine)
+    finally:
+        await reader.close()
+
+
+@pytest.mark.anyio
+async def test_close_ends_the_readers_connections(
+    engine: AsyncEngine, user_id: int
+) -> None:
+    reader = Reader(engine)
+    await reader.rows(_USER, {"uid": user_id})
+    assert len(await _other_backends(engine)) == 1
+    await reader.close()
+    assert await _other_backends(engine) == []
+
+
+def test_a_read_from_another_event_loop_opens_a_pool_there(database_url: str) -> None:
+    # A pool belongs to the loop it was opened in; an app served by another
+    # loop later (Starlette's TestClient starts one) must not reuse it.
+    engine = create_engine(database_url)
+    reader = Reader(engine)
+
+    async def add_and_count(email: str) -> int:
+        try:
+            await _add_user(engine, email)
+            return len(await reader.rows(_ALL, {}))
+        finally:
+            await engine.dispose()  # the engine's pool belongs to this loop too
+
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(add_and_count("ada@example.com")) == 1
+        assert second.run_until_complete(add_and_count("bob@example.com")) == 2
+        second.run_until_complete(reader.close())
+        # The first pool was ended from the second loop; its own loop closes
+        # the sockets.
+        first.run_until_complete(asyncio.sleep(0))
+    finally:
+        first.close()
+        second.close()
