@@ -18,6 +18,14 @@ log = logging.getLogger("app.auth")
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+# First: routes are matched in the order they are added, one by one, and
+# this is the one clients call most.
+@router.get("/me")
+async def me(principal: CurrentUser) -> MeRead:
+    """Return the logged-in user."""
+    return MeRead.of(principal)
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
 async def register(body: UserCreate, db: SessionDep) -> User:
     """Create an account. Fields other than email and password are ignored."""
@@ -32,12 +40,6 @@ async def register(body: UserCreate, db: SessionDep) -> User:
     await grant_default_roles(db, user)
     await db.commit()
     return user
-
-
-@router.get("/me")
-async def me(principal: CurrentUser) -> MeRead:
-    """Return the logged-in user."""
-    return MeRead.of(principal)
 
 
 @router.post("/password")
