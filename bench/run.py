@@ -588,6 +588,7 @@ def start_server(
     env: dict[str, str],
     log_path: Path,
     machine: Machine,
+    startup_timeout: float = STARTUP_TIMEOUT,
 ) -> Server:
     """Start uvicorn on a free loopback port, pinned; return once /health is 200."""
     pin = (
@@ -619,7 +620,7 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = Server(name, process, port, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(
@@ -632,7 +633,7 @@ def start_server(
         time.sleep(0.1)
     CHILDREN.stop(process)
     raise BenchError(
-        f"{name}: /health did not answer 200 within {STARTUP_TIMEOUT:.0f} s"
+        f"{name}: /health did not answer 200 within {startup_timeout:.0f} s"
     )
 
 
@@ -904,6 +905,9 @@ class Context:
     cookiecutter_config: Path
     versions: dict[str, dict[str, str]] = field(default_factory=dict)
     rbac: str = ""
+    # Put before each server's command (bench/instructions.py: valgrind).
+    server_prefix: list[str] = field(default_factory=list)
+    startup_timeout: float = STARTUP_TIMEOUT
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -1011,11 +1015,12 @@ def prepare_ours(ctx: Context, target: Target, stack: contextlib.ExitStack) -> S
     )
     server = start_server(
         target.name,
-        [str(python), "-m", "uvicorn", "app.main:app"],
+        [*ctx.server_prefix, str(python), "-m", "uvicorn", "app.main:app"],
         cwd=project,
         env=env,
         log_path=ctx.tmp / f"{target.slug}.log",
         machine=ctx.machine,
+        startup_timeout=ctx.startup_timeout,
     )
     stack.callback(CHILDREN.stop, server.process)
     if not ctx.versions["ours"]:
@@ -1047,6 +1052,7 @@ def prepare_peer(ctx: Context, target: Target, stack: contextlib.ExitStack) -> S
     server = start_server(
         target.name,
         [
+            *ctx.server_prefix,
             str(python),
             "-m",
             "uvicorn",
@@ -1058,6 +1064,7 @@ def prepare_peer(ctx: Context, target: Target, stack: contextlib.ExitStack) -> S
         env=env,
         log_path=ctx.tmp / f"{target.slug}.log",
         machine=ctx.machine,
+        startup_timeout=ctx.startup_timeout,
     )
     stack.callback(CHILDREN.stop, server.process)
     status, _, data = http_call(

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, text
+from sqlalchemy import bindparam, event, func, insert, select, table, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.models import User
@@ -16,6 +17,9 @@ from app.reader import Reader
 
 _USER = select(User.id, User.email).where(User.id == bindparam("uid"))
 _ALL = select(User.id)
+_NAMED_STATEMENTS = select(func.count().label("count")).select_from(
+    table("pg_prepared_statements")
+)
 # The backends of this database other than the asking one.
 _OTHERS = text(
     "SELECT pid FROM pg_stat_activity "
@@ -88,6 +92,24 @@ async def test_a_connection_ended_by_the_server_is_replaced(
         assert backend not in await _other_backends(engine)
     finally:
         await reader.close()
+
+
+@pytest.mark.anyio
+async def test_the_urls_options_reach_the_readers_connections(
+    database_url: str,
+) -> None:
+    # asyncpg keeps each statement prepared under a name unless the URL asks
+    # it not to (as PgBouncer in transaction mode needs).
+    for query, named in (({}, True), ({"prepared_statement_cache_size": "0"}, False)):
+        url = make_url(database_url).update_query_dict(query)
+        engine = create_engine(url.render_as_string(hide_password=False))
+        reader = Reader(engine)
+        try:
+            (row,) = await reader.rows(_NAMED_STATEMENTS, {})
+        finally:
+            await reader.close()
+            await engine.dispose()
+        assert (row.count > 0) is named, query
 
 
 @pytest.mark.anyio

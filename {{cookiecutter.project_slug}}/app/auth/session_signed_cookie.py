@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import (
@@ -51,6 +51,8 @@ log = logging.getLogger("app.auth")
 # The idle clock in the cookie is renewed at most once a minute, so most
 # requests send no Set-Cookie.
 RENEW_AFTER = 60
+# Verified cookies remembered per process (a few hundred bytes each).
+VERIFIED_CACHE_SIZE = 10_000
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -71,13 +73,26 @@ class _Sessions:
     settings: Settings
     serializer: URLSafeSerializer
     cookie_name: str
+    # Cookies already verified: a cookie never changes, so checking its
+    # signature again proves nothing new. Its times are still checked, and
+    # the session version read, on every request.
+    _verified: dict[str, SessionData] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def decode(self, raw: str) -> SessionData | None:
+        data = self._verified.get(raw)
+        if data is not None:
+            return data
         try:
-            data = self.serializer.loads(raw)
+            data = _session_data(self.serializer.loads(raw))
         except BadData:
             return None
-        return _session_data(data)
+        if data is not None:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[raw] = data
+        return data
 
     def encode(self, data: SessionData) -> str:
         return self.serializer.dumps(

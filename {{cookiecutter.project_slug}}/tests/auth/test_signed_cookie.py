@@ -147,6 +147,18 @@ async def test_idle_timeout_is_checked_from_the_payload(
     assert (await client.get("/auth/me")).status_code == 401
 
 
+async def test_a_remembered_cookie_still_times_out(
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first request verifies the signature and remembers the cookie; the
+    # times inside it are checked again on every request all the same.
+    await _logged_in(client)
+    assert (await client.get("/auth/me")).status_code == 200
+    later = time.time() + settings.session_idle_timeout + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert (await client.get("/auth/me")).status_code == 401
+
+
 async def test_absolute_lifetime_ends_an_active_session(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by callgrind: the same figure every run.
+
+On a shared virtual machine the speed of a core drifts by more than the
+differences worth measuring, so requests per second (``bench/run.py``) need
+many rounds to say anything. This counts instead what the server executes:
+each target's uvicorn runs under ``valgrind --tool=callgrind``, and after a
+warm-up the counters are zeroed, a fixed number of requests is sent over 50
+keep-alive connections, and the counters are dumped. Instructions divided by
+requests is the cost of one request; run twice, it agrees to a fraction of a
+percent, whatever else the machine is doing.
+
+It counts user-space instructions only: the kernel's work (sockets, epoll) is
+the same for every path, and is left out of both sides of a ratio.
+
+    python bench/instructions.py                      # SQLite, every strategy
+    python bench/instructions.py --databases sqlite,postgresql --peer
+
+It reuses ``bench/run.py``'s set-up (its virtual environments, generated
+projects and servers) and installs valgrind with apt-get when missing.
+Results are printed and written to ``bench/instructions.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import run as bench
+
+PATHS = ("/health", "/auth/me")
+WARMUP = 300
+CONNECTIONS = 50
+# Python starts slowly under valgrind: about a minute here.
+STARTUP_TIMEOUT = 300.0
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Read the options."""
+    parser = argparse.ArgumentParser(
+        prog="python bench/instructions.py", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=2000,
+        help="requests counted per path, after a warm-up (default 2000)",
+    )
+    parser.add_argument(
+        "--strategies",
+        help="comma-separated session strategies (default: all in cookiecutter.json)",
+    )
+    parser.add_argument(
+        "--databases", default="sqlite", help="comma-separated databases (sqlite)"
+    )
+    parser.add_argument(
+        "--peer", action="store_true", help="count the fastapi-users peer as well"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=bench.BENCH_DIR, help="folder of the report"
+    )
+    args = parser.parse_args(argv)
+    if args.requests < 100:
+        parser.error("--requests must be at least 100")
+    # What bench/run.py's set-up reads.
+    args.environment = "production"
+    return args
+
+
+def find_valgrind() -> str:
+    """Return callgrind_control's path, installing valgrind when allowed."""
+    path = shutil.which("callgrind_control")
+    if path is None and shutil.which("apt-get") and os.geteuid() == 0:
+        bench.log("valgrind is missing: apt-get install -y valgrind")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        with contextlib.suppress(bench.BenchError):
+            bench.run_cmd(["apt-get", "update", "-q"], what="apt-get update", env=env)
+        bench.run_cmd(
+            ["apt-get", "install", "-y", "-q", "valgrind"],
+            what="apt-get install valgrind",
+            env=env,
+            timeout=600,
+        )
+        path = shutil.which("callgrind_control")
+    if path is None:
+        raise bench.BenchError("valgrind is missing; install it (Debian: valgrind)")
+    return path
+
+
+async def _send(port: int, path: str, headers: dict[str, str], count: int) -> None:
+    """Send ``count`` GETs of ``path`` over keep-alive connections; check each."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode()
+    left = [count]
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while left[0] > 0:
+                left[0] -= 1
+                writer.write(request)
+                status = await reader.readline()
+                if b" 200 " not in status:
+                    raise bench.BenchError(f"GET {path} answered {status!r}")
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(min(CONNECTIONS, count))))
+
+
+def count(
+    control: str,
+    server: bench.Server,
+    out: Path,
+    path: str,
+    headers: dict[str, str],
+    requests: int,
+) -> int:
+    """Return the server's instructions per request of ``path``."""
+    asyncio.run(_send(server.port, path, headers, WARMUP))
+    pid = str(server.process.pid)
+    for old in out.glob("callgrind.out.*"):
+        old.unlink()
+    bench.run_cmd([control, "--zero", pid], what="callgrind_control --zero")
+    asyncio.run(_send(server.port, path, headers, requests))
+    bench.run_cmd([control, "--dump", pid], what="callgrind_control --dump")
+    for _ in range(300):  # the dump is written while the server goes on
+        if any(out.glob("callgrind.out.*")):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    totals = [
+        int(line.split()[1])
+        for dump in out.glob("callgrind.out.*")
+        for line in dump.read_text(errors="replace").splitlines()
+        if line.startswith(("summary:", "totals:"))
+    ]
+    if not totals:
+        raise bench.BenchError(f"callgrind wrote no counts for {path}")
+    return max(totals) // requests
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Count every target; print and write the report."""
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if not bench.in_venv(bench.VENV_BENCH):
+        python = bench.ensure_venv(
+            bench.VENV_BENCH,
+            bench.read_requirements(bench.BENCH_DIR / "requirements.txt"),
+        )
+        os.execv(
+            str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]]
+        )
+    signal.signal(signal.SIGTERM, bench._raise_interrupt)
+    # The same string hashes, so the same instructions, in every run.
+    os.environ["PYTHONHASHSEED"] = "0"
+    tmp = Path(tempfile.mkdtemp(prefix="fastapi-sessions-instructions-"))
+    rows: list[tuple[str, str, int]] = []
+    try:
+        control = find_valgrind()
+        strategies = bench.pick(
+            "session_strategy", args.strategies, bench.choices("session_strategy")
+        )
+        databases = bench.pick("database", args.databases, ["sqlite"])
+        targets = [bench.Target("ours", s, d) for d in databases for s in strategies]
+        if args.peer:
+            targets += [bench.Target("peer", s, "sqlite") for s in ("jwt", "database")]
+        config = tmp / "cookiecutter-config.yaml"
+        config.write_text(
+            f'cookiecutters_dir: "{tmp / "cookiecutters"}"\n'
+            f'replay_dir: "{tmp / "replay"}"\n',
+            encoding="utf-8",
+        )
+        machine = bench.detect_machine(pin=True)
+        for target in targets:
+            out = tmp / f"{target.slug}-callgrind"
+            out.mkdir()
+            ctx = bench.Context(
+                args=args,
+                machine=machine,
+                loader=bench.Loader(None, machine, sys.executable),
+                tmp=tmp,
+                password=secrets.token_urlsafe(12),
+                cookiecutter_config=config,
+                rbac=bench.choices("rbac")[0],
+                server_prefix=[
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}/callgrind.out.%p",
+                ],
+                startup_timeout=STARTUP_TIMEOUT,
+            )
+            with contextlib.ExitStack() as stack:
+                prepare = (
+                    bench.prepare_ours if target.kind == "ours" else bench.prepare_peer
+                )
+                server = prepare(ctx, target, stack)
+                headers = bench.log_in(server.port, ctx.password)
+                for path in PATHS:
+                    per_request = count(
+                        control, server, out, path, headers, args.requests
+                    )
+                    bench.log(f"{target.name} {path}: {per_request:,} instructions")
+                    rows.append((target.name, path, per_request))
+    except bench.BenchError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        bench.CHILDREN.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = render(rows, args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "instructions.md").write_text(report, encoding="utf-8")
+    print(report)
+    return 0
+
+
+def render(rows: list[tuple[str, str, int]], args: argparse.Namespace) -> str:
+    """Return the report: instructions per request, and /auth/me over /health."""
+    health = {name: n for name, path, n in rows if path == "/health"}
+    lines = [
+        "# Instructions per request (callgrind)",
+        "",
+        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; "
+        f"{args.requests} requests per path over {CONNECTIONS} connections, "
+        f"after {WARMUP}; uvicorn 1 worker, ENVIRONMENT=production",
+        f"- Python {sys.version.split()[0]}; user-space instructions of the "
+        "server process only (valgrind --tool=callgrind)",
+        "",
+        "| target | path | instructions per request | /health ÷ this |",
+        "|---|---|---:|---:|",
+    ]
+    for name, path, n in rows:
+        lines.append(f"| {name} | `{path}` | {n:,} | {health[name] / n:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
