@@ -44,7 +44,7 @@ class Stats:
 def _request_bytes(args: argparse.Namespace, host: str, target: str) -> bytes:
     lines = [f"{args.method} {target} HTTP/1.1", f"Host: {host}"]
     lines += args.header
-    body = args.body.encode()
+    body: bytes = args.body.encode()
     if body or args.method not in {"GET", "HEAD"}:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -302,7 +302,7 @@ def run_cmd(
         raise BenchError(
             f"{what} failed (exit {process.returncode}): {last_line(err or out)}"
         )
-    return out
+    return str(out)
 
 
 # --------------------------------------------------------------------------
@@ -1357,10 +1357,11 @@ def summarise_profile(path: Path) -> dict[str, Any]:
             return []
         return [[name, round(100 * c / of, 1)] for name, c in counter.most_common(n)]
 
-    raw = path.relative_to(TEMPLATE_DIR) if path.is_relative_to(TEMPLATE_DIR) else path
+    inside = path.is_relative_to(TEMPLATE_DIR)
+    shown = path.relative_to(TEMPLATE_DIR) if inside else path
     return {
         "samples": total,
-        "raw": str(raw),
+        "raw": str(shown),
         "threads": top(threads, 10, total),
         "event_loop_self_by_package": top(loop_pkg, 12, loop_total),
         "event_loop_self_by_function": top(loop_self, 15, loop_total),
@@ -1433,7 +1434,9 @@ def comparisons(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def table(header: Sequence[str], align: str, rows: list[Sequence[str]]) -> list[str]:
+def table(
+    header: Sequence[str], align: str, rows: Sequence[Sequence[str]]
+) -> list[str]:
     """Return a Markdown table; ``align`` has one letter per column: l or r."""
     rule = ["---:" if a == "r" else "---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
@@ -1612,7 +1615,7 @@ def comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def profile_lines(ok: list[dict[str, Any]]) -> list[str]:
     """Return py-spy's summary: threads, then the event loop's self time."""
-    lines = []
+    lines: list[str] = []
     for t in ok:
         p = t.get("profile")
         if not p:
