@@ -11,9 +11,11 @@ from alembic.config import Config
 from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import passwords
 from app.config import Settings
+from app.db import create_engine
 from app.main import create_app, release
 from tests import database
 from tests.helpers import TEST_SECRET_KEY
@@ -80,6 +82,14 @@ def servers(migrated_template: str) -> Iterator[list[str]]:
             yield base_urls
     finally:
         database.drop(url)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine of its own on this test's database."""
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

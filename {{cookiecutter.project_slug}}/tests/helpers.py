@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.models import User
 from app.auth.rbac import grant_roles
@@ -17,6 +18,16 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
 _PARAMETER = re.compile(r"\{[^}]*\}")
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def insert_user(engine: AsyncEngine, email: str) -> int:
+    """Insert a user straight into the database; return its id."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            insert(User).values(email=email, password_hash="x").returning(User.id)
+        )
+        user_id: int = result.scalar_one()
+    return user_id
 
 
 async def register(

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC
 
 import pytest
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.models import User
 from app.db import create_engine, utcnow
 from app.reader import Reader
+from tests.helpers import insert_user
 
 pytestmark = pytest.mark.anyio
 
@@ -21,32 +22,16 @@ _USER = select(
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def reader(engine: AsyncEngine) -> AsyncIterator[Reader]:
     reader = Reader(engine)
     yield reader
     await reader.close()
 
 
-async def _add_user(engine: AsyncEngine, email: str) -> int:
-    async with engine.begin() as connection:
-        result = await connection.execute(
-            insert(User).values(email=email, password_hash="x").returning(User.id)
-        )
-        user_id: int = result.scalar_one()
-    return user_id
-
-
 async def test_rows_match_the_engine_in_names_values_and_types(
     engine: AsyncEngine, reader: Reader
 ) -> None:
-    user_id = await _add_user(engine, "ada@example.com")
+    user_id = await insert_user(engine, "ada@example.com")
     rows = await reader.rows(_USER, {"uid": user_id})
     async with engine.connect() as connection:
         expected = (await connection.execute(_USER, {"uid": user_id})).all()
@@ -61,7 +46,7 @@ async def test_rows_match_the_engine_in_names_values_and_types(
 
 
 async def test_no_match_is_no_row(engine: AsyncEngine, reader: Reader) -> None:
-    await _add_user(engine, "ada@example.com")
+    await insert_user(engine, "ada@example.com")
     assert list(await reader.rows(_USER, {"uid": 10**6})) == []
 
 
@@ -70,7 +55,7 @@ async def test_each_read_sees_what_another_connection_committed(
 ) -> None:
     # Another engine stands for another process: a revocation there must be
     # seen by the very next read here.
-    user_id = await _add_user(engine, "ada@example.com")
+    user_id = await insert_user(engine, "ada@example.com")
     assert (await reader.rows(_USER, {"uid": user_id}))[0].session_version == 1
     other = create_engine(database_url)
     try:
@@ -89,7 +74,7 @@ async def test_each_read_sees_what_another_connection_committed(
 async def test_a_closed_reader_opens_again_on_the_next_read(
     engine: AsyncEngine, reader: Reader
 ) -> None:
-    user_id = await _add_user(engine, "ada@example.com")
+    user_id = await insert_user(engine, "ada@example.com")
     assert len(await reader.rows(_USER, {"uid": user_id})) == 1
     await reader.close()
     await reader.close()

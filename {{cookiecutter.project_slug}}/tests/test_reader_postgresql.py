@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, func, insert, select, table, text
+from sqlalchemy import bindparam, event, func, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.models import User
 from app.db import create_engine
 from app.reader import Reader
+from tests.helpers import insert_user
 
 _USER = select(User.id, User.email).where(User.id == bindparam("uid"))
 _ALL = select(User.id)
@@ -28,24 +28,8 @@ _OTHERS = text(
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def user_id(engine: AsyncEngine) -> int:
-    return await _add_user(engine, "ada@example.com")
-
-
-async def _add_user(engine: AsyncEngine, email: str) -> int:
-    async with engine.begin() as connection:
-        result = await connection.execute(
-            insert(User).values(email=email, password_hash="x").returning(User.id)
-        )
-        new_id: int = result.scalar_one()
-    return new_id
+    return await insert_user(engine, "ada@example.com")
 
 
 async def _other_backends(engine: AsyncEngine) -> list[int]:
@@ -131,7 +115,7 @@ def test_a_read_from_another_event_loop_opens_a_pool_there(database_url: str) ->
 
     async def add_and_count(email: str) -> int:
         try:
-            await _add_user(engine, email)
+            await insert_user(engine, email)
             return len(await reader.rows(_ALL, {}))
         finally:
             await engine.dispose()  # the engine's pool belongs to this loop too
