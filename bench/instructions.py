@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Instructions per request, counted by callgrind: the same figure every run.
+"""Instructions per request, counted by callgrind: a figure noise hardly moves.
 
 On a shared virtual machine the speed of a core drifts by more than the
 differences worth measuring, so requests per second (``bench/run.py``) need
@@ -7,11 +7,13 @@ many rounds to say anything. This counts instead what the server executes:
 each target's uvicorn runs under ``valgrind --tool=callgrind``, and after a
 warm-up the counters are zeroed, a fixed number of requests is sent over 50
 keep-alive connections, and the counters are dumped. Instructions divided by
-requests is the cost of one request; run twice, it agrees to a fraction of a
-percent, whatever else the machine is doing.
+requests is the cost of one request; run twice, it agreed within 0.1% to 3%
+here, whatever else the machine was doing (work done once a second, such as
+uvicorn's Date header, is spread over runs of different lengths).
 
-It counts user-space instructions only: the kernel's work (sockets, epoll) is
-the same for every path, and is left out of both sides of a ratio.
+It counts user-space instructions only (every thread of the server): the
+kernel's work (sockets, epoll) is about the same for every path, and is left
+out of both sides of a ratio.
 
     python bench/instructions.py                      # SQLite, every strategy
     python bench/instructions.py --databases sqlite,postgresql --peer
@@ -68,11 +70,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--peer", action="store_true", help="count the fastapi-users peer as well"
     )
     parser.add_argument(
+        "--connections",
+        type=int,
+        default=CONNECTIONS,
+        help="keep-alive connections (default 50); under valgrind an app whose "
+        "requests each hold a pooled database connection may time out waiting "
+        "for one with many",
+    )
+    parser.add_argument(
         "--output", type=Path, default=bench.BENCH_DIR, help="folder of the report"
     )
     args = parser.parse_args(argv)
     if args.requests < 100:
         parser.error("--requests must be at least 100")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
     # What bench/run.py's set-up reads.
     args.environment = "production"
     return args
@@ -98,7 +110,9 @@ def find_valgrind() -> str:
     return path
 
 
-async def _send(port: int, path: str, headers: dict[str, str], count: int) -> None:
+async def _send(
+    port: int, path: str, headers: dict[str, str], count: int, connections: int
+) -> None:
     """Send ``count`` GETs of ``path`` over keep-alive connections; check each."""
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode()
@@ -122,7 +136,7 @@ async def _send(port: int, path: str, headers: dict[str, str], count: int) -> No
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(min(CONNECTIONS, count))))
+    await asyncio.gather(*(connection() for _ in range(min(connections, count))))
 
 
 def count(
@@ -132,14 +146,15 @@ def count(
     path: str,
     headers: dict[str, str],
     requests: int,
+    connections: int,
 ) -> int:
     """Return the server's instructions per request of ``path``."""
-    asyncio.run(_send(server.port, path, headers, WARMUP))
+    asyncio.run(_send(server.port, path, headers, WARMUP, connections))
     pid = str(server.process.pid)
     for old in out.glob("callgrind.out.*"):
         old.unlink()
     bench.run_cmd([control, "--zero", pid], what="callgrind_control --zero")
-    asyncio.run(_send(server.port, path, headers, requests))
+    asyncio.run(_send(server.port, path, headers, requests, connections))
     bench.run_cmd([control, "--dump", pid], what="callgrind_control --dump")
     for _ in range(300):  # the dump is written while the server goes on
         if any(out.glob("callgrind.out.*")):
@@ -173,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["PYTHONHASHSEED"] = "0"
     tmp = Path(tempfile.mkdtemp(prefix="fastapi-sessions-instructions-"))
     rows: list[tuple[str, str, int]] = []
+    failed: list[str] = []
     try:
         control = find_valgrind()
         strategies = bench.pick(
@@ -207,18 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ],
                 startup_timeout=STARTUP_TIMEOUT,
             )
-            with contextlib.ExitStack() as stack:
-                prepare = (
-                    bench.prepare_ours if target.kind == "ours" else bench.prepare_peer
-                )
-                server = prepare(ctx, target, stack)
-                headers = bench.log_in(server.port, ctx.password)
-                for path in PATHS:
-                    per_request = count(
-                        control, server, out, path, headers, args.requests
-                    )
-                    bench.log(f"{target.name} {path}: {per_request:,} instructions")
-                    rows.append((target.name, path, per_request))
+            try:
+                rows += measure(ctx, target, control, out, args)
+            except bench.BenchError as error:
+                bench.log(f"{target.name}: {error}")
+                failed.append(f"{target.name}: {error}")
     except bench.BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
@@ -228,21 +237,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         bench.CHILDREN.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, args)
+    report = render(rows, failed, args)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "instructions.md").write_text(report, encoding="utf-8")
     print(report)
-    return 0
+    return 1 if failed else 0
 
 
-def render(rows: list[tuple[str, str, int]], args: argparse.Namespace) -> str:
+def measure(
+    ctx: bench.Context,
+    target: bench.Target,
+    control: str,
+    out: Path,
+    args: argparse.Namespace,
+) -> list[tuple[str, str, int]]:
+    """Serve one target under callgrind; return its count for each path."""
+    rows = []
+    with contextlib.ExitStack() as stack:
+        prepare = bench.prepare_ours if target.kind == "ours" else bench.prepare_peer
+        server = prepare(ctx, target, stack)
+        headers = bench.log_in(server.port, ctx.password)
+        for path in PATHS:
+            per_request = count(
+                control, server, out, path, headers, args.requests, args.connections
+            )
+            bench.log(f"{target.name} {path}: {per_request:,} instructions")
+            rows.append((target.name, path, per_request))
+    return rows
+
+
+def render(
+    rows: list[tuple[str, str, int]], failed: list[str], args: argparse.Namespace
+) -> str:
     """Return the report: instructions per request, and /auth/me over /health."""
     health = {name: n for name, path, n in rows if path == "/health"}
     lines = [
         "# Instructions per request (callgrind)",
         "",
         f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; "
-        f"{args.requests} requests per path over {CONNECTIONS} connections, "
+        f"{args.requests} requests per path over {args.connections} connections, "
         f"after {WARMUP}; uvicorn 1 worker, ENVIRONMENT=production",
         f"- Python {sys.version.split()[0]}; user-space instructions of the "
         "server process only (valgrind --tool=callgrind)",
@@ -252,6 +285,8 @@ def render(rows: list[tuple[str, str, int]], args: argparse.Namespace) -> str:
     ]
     for name, path, n in rows:
         lines.append(f"| {name} | `{path}` | {n:,} | {health[name] / n:.2f} |")
+    if failed:
+        lines += ["", "Not counted:", "", *(f"- {line}" for line in failed)]
     return "\n".join(lines) + "\n"
 
 
