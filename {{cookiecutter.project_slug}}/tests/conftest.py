@@ -24,9 +24,10 @@ from tests.servers import PROJECT_ROOT, uvicorn_servers
 MakeSettings = Callable[..., Settings]
 
 # argon2id at the production cost takes about 0.2 s of CPU a hash, and the
-# suite hashes hundreds of times. The same algorithm at its lowest cost keeps
-# every code path; tests marked ``production_hasher``, and every server and
-# command the tests start in a process of its own, use the real cost.
+# suite hashes hundreds of times. The same algorithm at a tiny cost (one pass
+# over 1 MiB) keeps every code path; tests marked ``production_hasher``, and
+# every server and command the tests start in a process of its own, use the
+# real cost.
 _TEST_HASHER = PasswordHash(
     (Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)
 )
