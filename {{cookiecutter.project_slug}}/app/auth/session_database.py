@@ -206,8 +206,8 @@ async def current_session(request: Request) -> CurrentSession:
 CurrentSessionDep = Annotated[CurrentSession, Depends(current_session)]
 
 
-async def current_principal(request: Request) -> Principal:
-    """Return the logged-in user, or answer 401.
+async def current_principal(request: Request, response: Response) -> Principal:
+    """Return the logged-in user, or answer 401 (``response`` is left alone).
 
     It calls :func:`current_session` rather than depending on it, which spares
     every authenticated request a level of dependency solving. A route that

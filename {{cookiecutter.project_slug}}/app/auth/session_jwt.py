@@ -224,10 +224,13 @@ class _BearerPrincipal(OAuth2PasswordBearer):
     it, spares every authenticated request a level of dependency solving.
     """
 
-    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+    async def __call__(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Principal:
         """Return the principal of the bearer access token, or answer 401.
 
-        No database is read: a token stays valid until it expires.
+        No database is read: a token stays valid until it expires. Nothing is
+        set on ``response``.
         """
         token = await super().__call__(request)
         if token is None:

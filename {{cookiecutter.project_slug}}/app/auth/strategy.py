@@ -38,8 +38,12 @@ class SessionStrategy(Protocol):
     router: APIRouter
 
     @property
-    def current_principal(self) -> Callable[..., Awaitable[Principal]]:
-        """A FastAPI dependency: the logged-in principal, or 401."""
+    def current_principal(self) -> Callable[[Request, Response], Awaitable[Principal]]:
+        """The logged-in principal, or 401.
+
+        A FastAPI dependency, which a route may also call itself: a strategy
+        may renew its session on ``response``.
+        """
 
     def install(self, app: FastAPI, settings: Settings) -> None:
         """Add the strategy's middleware and state to a new application."""
