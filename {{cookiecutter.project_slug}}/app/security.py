@@ -2,50 +2,63 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_COMMON = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
+Header = tuple[bytes, bytes]
+
+_COMMON: tuple[Header, ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
     # Not "no-referrer": with it, browsers send "Origin: null" on the app's
     # own form posts, which the CSRF Origin check must refuse.
-    "referrer-policy": "same-origin",
-    "cross-origin-opener-policy": "same-origin",
-}
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
 # JSON needs no scripts, styles or frames; the docs page (off in production
 # unless enabled) loads Swagger UI from a CDN, so it keeps its own rules.
-_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_API_CSP: Header = (
+    b"content-security-policy",
+    b"default-src 'none'; frame-ancestors 'none'",
+)
 _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+# Answers under /auth/ carry tokens and personal data: never cache them.
+_NO_STORE: Header = (b"cache-control", b"no-store")
 # Two years, as browsers' preload lists ask.
-_HSTS = "max-age=63072000; includeSubDomains"
+_HSTS: Header = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class SecurityHeadersMiddleware:
-    """Add browser hardening headers; ``Strict-Transport-Security`` in production."""
+    """Add browser hardening headers; ``Strict-Transport-Security`` in production.
+
+    A header the response already has is left as it is. The sets of headers
+    are encoded once, so a response only pays for a scan of its own headers.
+    """
 
     def __init__(self, app: ASGIApp, *, production: bool) -> None:
         self.app = app
-        self.production = production
+        common = (*_COMMON, _HSTS) if production else _COMMON
+        self._docs = common
+        self._api = (*common, _API_CSP)
+        self._auth = (*common, _API_CSP, _NO_STORE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if path in _DOCS_PATHS:
+            extra = self._docs
+        elif path.startswith("/auth/"):
+            extra = self._auth
+        else:
+            extra = self._api
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _COMMON.items():
-                    headers.setdefault(name, value)
-                if path not in _DOCS_PATHS:
-                    headers.setdefault("content-security-policy", _API_CSP)
-                if path.startswith("/auth/"):
-                    # Answers carry tokens and personal data: never cache them.
-                    headers.setdefault("cache-control", "no-store")
-                if self.production:
-                    headers.setdefault("strict-transport-security", _HSTS)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in extra if h[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from app.main import create_app, release
+from app.security import SecurityHeadersMiddleware
 from tests.conftest import MakeSettings
 
 pytestmark = pytest.mark.anyio
@@ -22,6 +24,24 @@ async def test_auth_answers_are_not_cached(client: httpx.AsyncClient) -> None:
     response = await client.get("/auth/me")
     assert response.status_code == 401
     assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_header_the_response_sets_itself_is_kept_once() -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        own = [(b"x-frame-options", b"SAMEORIGIN"), (b"Cache-Control", b"private")]
+        await send({"type": "http.response.start", "status": 200, "headers": own})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = SecurityHeadersMiddleware(inner, production=True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://testserver"
+    ) as client:
+        response = await client.get("/auth/me")
+    assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert response.headers.get_list("cache-control") == ["private"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "max-age=" in response.headers["strict-transport-security"]
 
 
 async def test_production_adds_hsts_and_hides_the_docs(
