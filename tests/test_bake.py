@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 from pytest_cookies.plugin import Cookies
 
-from helpers import TEMPLATE_DIR, choice_options, run
+from helpers import TEMPLATE_DIR, choice_options, combination_id, combinations, run
 
 NAMES_AS_DATA = [
     'He said "hi"',
@@ -109,3 +110,21 @@ def test_unknown_choice_is_refused(
             config_file=str(cookiecutter_config),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "combination",
+    [c for c in combinations() if c["rbac"] == choice_options()["rbac"][0]],
+    ids=combination_id,
+)
+def test_readme_quotes_its_own_benchmark_row(
+    cookies: Cookies, combination: dict[str, str]
+) -> None:
+    """Each strategy and database finds its measured row in its README."""
+    result = cookies.bake(extra_context=combination)
+    assert result.exception is None, result.exception
+    readme = (result.project_path / "README.md").read_text(encoding="utf-8")
+    performance = readme.split("## Performance\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `GET (/health|/auth/me)` \| [\d,]+ \|", performance, re.M)
+    assert rows == ["/health", "/auth/me"], performance
+    assert re.search(r"ran at 0\.\d\d of `/health`", performance), performance
