@@ -30,11 +30,13 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "app/auth/csrf.py",
             "tests/auth/test_csrf.py",
             "migrations/versions/0002_user_session.py",
+            "migrations/versions/0005_user_session_stamp.py",
             "tests/auth/test_database_sessions.py",
         ),
         "jwt": (
             "app/auth/session_jwt.py",
             "migrations/versions/0002_refresh_token.py",
+            "migrations/versions/0005_refresh_token_stamp.py",
             "tests/auth/test_jwt.py",
         ),
     },

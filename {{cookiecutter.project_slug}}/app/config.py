@@ -56,6 +56,12 @@ class Settings(DatabaseSettings):
     login_failures_per_account: int = Field(default=5, gt=0)
     login_failures_per_client: int = Field(default=20, gt=0)
     login_failure_window: int = Field(default=15 * 60, gt=0)
+    # Registrations allowed from one client address within REGISTRATION_WINDOW
+    # seconds: each costs a password hash, taken address or not.
+    registrations_per_client: int = Field(default=20, gt=0)
+    registration_window: int = Field(default=60 * 60, gt=0)
+    # A request body larger than this is refused with 413 before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

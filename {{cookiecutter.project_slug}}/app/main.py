@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from app import errors, health
 {%- if cookiecutter.rbac != "none" %}
@@ -55,6 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
     app.include_router(session.router)
     session.install(app, settings)
+    # Inside the security headers, so a 413 carries them too. Starlette
+    # refuses a too large Content-Length at once and counts the bytes of a
+    # chunked body as they arrive.
+    app.add_middleware(
+        RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes
+    )
     # Added last, so it wraps everything, refusals of the CSRF check included.
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     return app

@@ -16,14 +16,26 @@ target_metadata = Base.metadata
 
 
 def _configure(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite alters a table by copying it and dropping the original; with
+        # foreign keys on, that drop would cascade to every row that refers
+        # to it. The pragma only takes effect outside a transaction, so it
+        # comes first; each migration runs on a connection of its own.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()  # so that Alembic's transaction is its own, and commits
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         # SQLite alters tables by copying them; PostgreSQL ignores this.
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise SystemExit(f"migration left rows without their parent: {broken}")
 
 
 async def _run_online() -> None:

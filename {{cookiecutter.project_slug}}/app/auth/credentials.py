@@ -11,11 +11,36 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.auth import service, throttle
 from app.auth.models import User
 from app.db import SessionDep
+from app.errors import BusyError, TooManyAttemptsError
 
 INVALID_CREDENTIALS = "Incorrect email or password"
 
 # Auth events: who and what, never a password or a token.
 log = logging.getLogger("app.auth")
+
+
+def client_address(request: Request) -> str:
+    """Return the client's address as the ASGI server reports it.
+
+    Behind a proxy that is the proxy's, unless uvicorn is told which proxies
+    to believe (``--forwarded-allow-ips``); the app never reads
+    ``X-Forwarded-For`` itself.
+    """
+    return request.client.host if request.client else "unknown"
+
+
+async def counted_attempt(
+    request: Request, db: SessionDep, email: str
+) -> throttle.Attempt:
+    """Count a password check for ``email`` from this client, or answer 429."""
+    client = client_address(request)
+    try:
+        return await throttle.count_attempt(
+            db=db, settings=request.app.state.settings, email=email, client=client
+        )
+    except throttle.ThrottledError as error:
+        log.warning("login throttled email=%r client=%s", email, client)
+        raise TooManyAttemptsError(error.retry_after) from None
 
 
 async def verified_user(
@@ -25,29 +50,23 @@ async def verified_user(
 ) -> User:
     """Return the user whose credentials were posted, or answer 401 (or 429).
 
-    Unknown email, wrong password and inactive user get the same answer.
+    Unknown email, wrong password and inactive user get the same answer. The
+    attempt is counted before the password is checked, so a burst of guesses
+    gets no more checks than the limit.
     """
-    settings = request.app.state.settings
-    client = request.client.host if request.client else "unknown"
-    wait = await throttle.retry_after(
-        db=db, settings=settings, email=form.username, client=client
-    )
-    if wait is not None:
-        log.warning("login throttled email=%r client=%s", form.username, client)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "Too many failed logins; try again later",
-            headers={"Retry-After": str(wait)},
+    attempt = await counted_attempt(request, db, form.username)
+    client = client_address(request)
+    try:
+        user = await service.authenticate(
+            db=db, email=form.username, password=form.password
         )
-    user = await service.authenticate(
-        db=db, email=form.username, password=form.password
-    )
+    except BusyError:
+        await throttle.withdraw(db=db, attempt=attempt)
+        raise
     if user is None:
-        await throttle.record_failure(db=db, email=form.username, client=client)
-        await db.commit()
         log.warning("login failed email=%r client=%s", form.username, client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
-    await throttle.clear_account(db=db, email=form.username)
+    await throttle.succeeded(db=db, attempt=attempt)
     await db.commit()
     log.info("login succeeded user_id=%s client=%s", user.id, client)
     return user

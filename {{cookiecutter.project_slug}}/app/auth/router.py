@@ -9,11 +9,13 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.security.base import SecurityBase
 
 from app.auth import service, session, throttle
+from app.auth.credentials import client_address, counted_attempt
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.auth.rbac import MeRead, grant_default_roles
 from app.auth.schemas import PasswordChange, UserCreate, UserRead
 from app.db import SessionDep
+from app.errors import BusyError, TooManyAttemptsError
 
 log = logging.getLogger("app.auth")
 
@@ -42,8 +44,20 @@ async def me(request: Request, response: Response) -> MeRead:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def register(body: UserCreate, db: SessionDep) -> User:
-    """Create an account. Fields other than email and password are ignored."""
+async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
+    """Create an account. Fields other than email and password are ignored.
+
+    Each registration costs a password hash, taken address or not (so timing
+    tells nothing), and so is counted per client like a failed login.
+    """
+    client = client_address(request)
+    try:
+        await throttle.count_registration(
+            db=db, settings=request.app.state.settings, client=client
+        )
+    except throttle.ThrottledError as error:
+        log.warning("registration throttled client=%s", client)
+        raise TooManyAttemptsError(error.retry_after) from None
     try:
         user = await service.create_user(
             db=db, email=body.email, password=body.password
@@ -69,19 +83,9 @@ async def change_password(
 
     This session goes on under a new identity, returned as a login would.
     """
-    settings = request.app.state.settings
-    client = request.client.host if request.client else "unknown"
     # The current password can be guessed from a stolen session: throttle it
     # like a login.
-    wait = await throttle.retry_after(
-        db=db, settings=settings, email=principal.email, client=client
-    )
-    if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "Too many failed attempts; try again later",
-            headers={"Retry-After": str(wait)},
-        )
+    attempt = await counted_attempt(request, db, principal.email)
     try:
         user = await service.change_password(
             db=db,
@@ -89,13 +93,15 @@ async def change_password(
             current_password=body.current_password,
             new_password=body.new_password,
         )
+    except BusyError:
+        await throttle.withdraw(db=db, attempt=attempt)
+        raise
     except service.WrongPasswordError:
-        await throttle.record_failure(db=db, email=principal.email, client=client)
-        await db.commit()
         log.warning("password change refused user_id=%s", principal.id)
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "Current password is incorrect"
         ) from None
+    await throttle.succeeded(db=db, attempt=attempt)
     await session.end_sessions(db, user.id)
     await db.commit()
     await db.refresh(user)

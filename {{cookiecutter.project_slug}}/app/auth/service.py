@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
+from app.auth.models import User, new_security_stamp
 from app.auth.passwords import (
     MAX_LENGTH,
     hash_password,
@@ -77,12 +77,15 @@ async def authenticate(*, db: AsyncSession, email: str, password: str) -> User |
     return user
 
 
-async def bump_session_version(*, db: AsyncSession, user_id: int) -> None:
-    """Invalidate every session tied to the user's current session version."""
+async def rotate_security_stamp(*, db: AsyncSession, user_id: int) -> None:
+    """Give the user a new security stamp: every credential issued before ends.
+
+    Each strategy's ``end_sessions`` calls it; the caller commits.
+    """
     await db.execute(
         update(User)
         .where(User.id == user_id)
-        .values(session_version=User.session_version + 1)
+        .values(security_stamp=new_security_stamp())
     )
 
 

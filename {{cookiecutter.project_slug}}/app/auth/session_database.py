@@ -5,7 +5,8 @@ only its SHA-256, so a copy of the table lets nobody in. Every request reads
 its session and its user in one indexed query, with no cache in the process,
 so a logout or a revocation is seen at once by every process that shares the
 database. Logout and revocation delete the row: there is nothing left to
-filter out on the hot path, nor to resurrect by mistake.
+filter out on the hot path, nor to resurrect by mistake. Each row also keeps
+the user's security stamp at login and is only valid while it still matches.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.auth import service
 from app.auth.cookies import (
     clear_session_cookies,
     session_cookie_name,
@@ -89,6 +91,8 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_LENGTH))
     ip_address: Mapped[str | None] = mapped_column(String(IP_LENGTH))
+    # The user's security stamp at login: a new stamp ends the session.
+    security_stamp: Mapped[str] = mapped_column(String(32))
 
 
 class SessionRead(BaseModel):
@@ -150,6 +154,7 @@ _CURRENT_QUERY = (
     .where(
         UserSession.token_hash == bindparam("token_hash"),
         User.is_active,
+        UserSession.security_stamp == User.security_stamp,
         UserSession.expires_at > bindparam("now"),
         # created_at as well as expires_at, so that lowering SESSION_MAX_AGE
         # also shortens the sessions that already exist.
@@ -253,6 +258,7 @@ async def start_session(
             expires_at=now + timedelta(seconds=settings.session_max_age),
             user_agent=request.headers.get("user-agent", "")[:USER_AGENT_LENGTH],
             ip_address=request.client.host[:IP_LENGTH] if request.client else None,
+            security_stamp=user.security_stamp,
         )
     )
     await db.commit()
@@ -332,7 +338,11 @@ async def revoke_session(
 
 
 async def end_sessions(db: AsyncSession, user_id: int) -> None:
-    """End every session of a user (password change, deactivation)."""
+    """End every session of a user (password change, deactivation).
+
+    The new security stamp alone would end them; the rows go as well.
+    """
+    await service.rotate_security_stamp(db=db, user_id=user_id)
     await _delete(db, UserSession.user_id == user_id)
 
 

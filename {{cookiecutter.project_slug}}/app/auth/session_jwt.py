@@ -2,9 +2,14 @@
 
 An access token is a JWT signed with the one configured algorithm. It carries
 what a request needs to know about its user (id, email, roles and permissions
-at issue time), so checking it reads no database: only the signature and the
-claims. Nothing can recall an access token once issued, which is why it lives
-at most 15 minutes; logout and deactivation take effect when it expires.
+at issue time, and the user's security stamp), so checking it for a read
+needs no database: only the signature and the claims. Nothing can recall an
+access token once issued, which is why it lives at most 15 minutes; for reads,
+logout and deactivation take effect when it expires. An unsafe request (POST,
+PUT, PATCH, DELETE) is authorised against the database instead: the user must
+exist, be active and still have the token's stamp, and its roles and
+permissions are today's, so a demoted or deactivated user's token changes
+nothing.
 
 A refresh token is an opaque random string whose SHA-256 alone is stored.
 Each use spends it and issues a new pair in the same family, which keeps the
@@ -37,11 +42,21 @@ from fastapi import (
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, ForeignKey, String, delete, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    String,
+    bindparam,
+    delete,
+    exists,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.auth import service
 from app.auth.credentials import INVALID_CREDENTIALS, VerifiedUser
 from app.auth.models import User
 from app.auth.rbac import principal_select, to_principal
@@ -59,6 +74,8 @@ LEEWAY = 10
 VERIFIED_CACHE_SIZE = 10_000
 # token_urlsafe(32) has 43 characters; this only bounds the work of a request.
 MAX_REFRESH_TOKEN_LENGTH = 8192
+# Methods that change nothing: their requests may trust the token's claims.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +98,8 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The user's security stamp at login: a new stamp ends the family.
+    security_stamp: Mapped[str] = mapped_column(String(32))
 
 
 class TokenPair(BaseModel):
@@ -99,6 +118,15 @@ class RefreshTokenBody(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class Bearer:
+    """What a valid access token says: its principal and the stamp it carries."""
+
+    principal: Principal
+    stamp: str
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tokens:
     """The key material and lifetimes, built once per application."""
 
@@ -112,7 +140,7 @@ class Tokens:
     refresh_ttl: int
     # Tokens already verified, with their expiry: a token never changes, so
     # checking its signature again proves nothing new.
-    _verified: dict[str, tuple[Principal, int]] = field(
+    _verified: dict[str, Bearer] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -142,8 +170,8 @@ class Tokens:
             refresh_ttl=settings.refresh_token_ttl,
         )
 
-    def issue(self, principal: Principal) -> str:
-        """Return a signed access token for ``principal``."""
+    def issue(self, principal: Principal, stamp: str) -> str:
+        """Return a signed access token for ``principal`` with its security stamp."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -155,6 +183,7 @@ class Tokens:
             "email": principal.email,
             "roles": sorted(principal.roles),
             "permissions": sorted(principal.permissions),
+            "stamp": stamp,
         }
         return jwt.encode(
             claims,
@@ -163,13 +192,12 @@ class Tokens:
             headers={"typ": ACCESS_JWT_TYPE},
         )
 
-    def verify(self, token: str) -> Principal | None:
-        """Return the principal an access token names, or ``None`` if it is invalid."""
+    def verify(self, token: str) -> Bearer | None:
+        """Return what an access token says, or ``None`` if it is invalid."""
         cached = self._verified.get(token)
         if cached is not None:
-            principal, expires = cached
-            if time.time() < expires + LEEWAY:
-                return principal
+            if time.time() < cached.expires + LEEWAY:
+                return cached
             del self._verified[token]
             return None
         verified = self._decode(token)
@@ -178,9 +206,9 @@ class Tokens:
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
         self._verified[token] = verified
-        return verified[0]
+        return verified
 
-    def _decode(self, token: str) -> tuple[Principal, int] | None:
+    def _decode(self, token: str) -> Bearer | None:
         for key in self.verifying_keys:
             try:
                 decoded = jwt.decode_complete(
@@ -204,8 +232,7 @@ class Tokens:
                 return None
             if str(decoded["header"].get("typ", "")).lower() != ACCESS_JWT_TYPE:
                 return None
-            principal = _principal(decoded["payload"])
-            return None if principal is None else (principal, decoded["payload"]["exp"])
+            return _bearer(decoded["payload"])
         return None
 
 
@@ -229,20 +256,38 @@ class _BearerPrincipal(OAuth2PasswordBearer):
     ) -> Principal:
         """Return the principal of the bearer access token, or answer 401.
 
-        No database is read: a token stays valid until it expires. Nothing is
-        set on ``response``.
+        A read trusts the token until it expires and reads no database. An
+        unsafe request gets the principal as the database has it now, or 401
+        when the user is gone, inactive or has a new security stamp. Nothing
+        is set on ``response``.
         """
         token = await super().__call__(request)
         if token is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
-        principal = _tokens(request).verify(token)
-        if principal is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "Invalid or expired token",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        bearer = _tokens(request).verify(token)
+        if bearer is None:
+            raise _invalid_token()
+        if request.method in SAFE_METHODS:
+            return bearer.principal
+        engine: AsyncEngine = request.app.state.engine
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(_PRINCIPAL_NOW, {"uid": bearer.principal.id})
+            ).all()
+        if not rows or not rows[0].is_active or rows[0].security_stamp != bearer.stamp:
+            logger.warning(
+                "access token of a changed user refused user_id=%s method=%s",
+                bearer.principal.id,
+                request.method,
             )
-        return principal
+            raise _invalid_token()
+        return to_principal(rows)
+
+
+# The user as the database has it now, for unsafe requests; built once.
+_PRINCIPAL_NOW = principal_select(User.is_active, User.security_stamp).where(
+    User.id == bindparam("uid")
+)
 
 
 current_principal = _BearerPrincipal(tokenUrl="/auth/login", auto_error=False)
@@ -265,14 +310,19 @@ async def start_session(
     *, request: Request, response: Response, db: AsyncSession, user: User
 ) -> LoginResponse:
     """Open a new refresh-token family for ``user``; answer its first pair."""
-    principal = await _load_principal(db, user.id)
-    if principal is None:  # deactivated since the password check
+    principal = await _load_principal(db, user.id, user.security_stamp)
+    if principal is None:  # deactivated or changed since the password check
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
     tokens = _tokens(request)
     expires_at = utcnow() + timedelta(seconds=tokens.refresh_ttl)
     _no_store(response)
     return await _issue_pair(
-        db, tokens, principal, family=secrets.token_hex(16), expires_at=expires_at
+        db,
+        tokens,
+        principal,
+        stamp=user.security_stamp,
+        family=secrets.token_hex(16),
+        expires_at=expires_at,
     )
 
 
@@ -297,7 +347,10 @@ async def refresh(
             )
             .values(used_at=now)
             .returning(
-                RefreshToken.user_id, RefreshToken.family, RefreshToken.expires_at
+                RefreshToken.user_id,
+                RefreshToken.family,
+                RefreshToken.expires_at,
+                RefreshToken.security_stamp,
             )
             .execution_options(synchronize_session=False)
         )
@@ -306,8 +359,8 @@ async def refresh(
         await _revoke_if_reused(db, token_hash, now)
         await db.commit()
         raise _invalid_refresh_token()
-    principal = await _load_principal(db, spent.user_id)
-    if principal is None:  # deactivated: the family ends here
+    principal = await _load_principal(db, spent.user_id, spent.security_stamp)
+    if principal is None:  # deactivated or a new stamp: the family ends here
         await _revoke(db, RefreshToken.family == spent.family, now)
         await db.commit()
         raise _invalid_refresh_token()
@@ -316,6 +369,7 @@ async def refresh(
         db,
         _tokens(request),
         principal,
+        stamp=spent.security_stamp,
         family=spent.family,
         expires_at=spent.expires_at,
     )
@@ -343,7 +397,12 @@ async def logout(
 
 
 async def end_sessions(db: AsyncSession, user_id: int) -> None:
-    """Revoke every refresh token family of a user."""
+    """End every session of a user: a new security stamp, every family revoked.
+
+    Access tokens already issued still answer reads until they expire; the
+    new stamp refuses them every unsafe request at once.
+    """
+    await service.rotate_security_stamp(db=db, user_id=user_id)
     await _revoke(db, RefreshToken.user_id == user_id, utcnow())
 
 
@@ -371,10 +430,12 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _load_principal(db: AsyncSession, user_id: int) -> Principal | None:
-    query = principal_select(User.is_active).where(User.id == user_id)
-    rows = (await db.execute(query)).all()
-    if not rows or not rows[0].is_active:
+async def _load_principal(
+    db: AsyncSession, user_id: int, stamp: str
+) -> Principal | None:
+    """Return the user as now, if still active and still with ``stamp``."""
+    rows = (await db.execute(_PRINCIPAL_NOW, {"uid": user_id})).all()
+    if not rows or not rows[0].is_active or rows[0].security_stamp != stamp:
         return None
     return to_principal(rows)
 
@@ -384,6 +445,7 @@ async def _issue_pair(
     tokens: Tokens,
     principal: Principal,
     *,
+    stamp: str,
     family: str,
     expires_at: datetime,
 ) -> TokenPair:
@@ -394,11 +456,12 @@ async def _issue_pair(
             user_id=principal.id,
             family=family,
             expires_at=expires_at,
+            security_stamp=stamp,
         )
     )
     await db.commit()
     return TokenPair(
-        access_token=tokens.issue(principal),
+        access_token=tokens.issue(principal, stamp),
         expires_in=tokens.access_ttl,
         refresh_token=refresh_token,
     )
@@ -439,19 +502,22 @@ async def _revoke_if_reused(db: AsyncSession, token_hash: str, now: datetime) ->
         )
 
 
-def _principal(claims: dict[str, Any]) -> Principal | None:
-    sub, email = claims["sub"], claims.get("email")
+def _bearer(claims: dict[str, Any]) -> Bearer | None:
+    sub, email, stamp = claims["sub"], claims.get("email"), claims.get("stamp")
     roles, permissions = claims.get("roles", []), claims.get("permissions", [])
     if not (isinstance(sub, str) and sub.isascii() and sub.isdecimal()):
         return None
-    if not isinstance(email, str) or not _strings(roles) or not _strings(permissions):
+    if not isinstance(email, str) or not isinstance(stamp, str):
         return None
-    return Principal(
+    if not _strings(roles) or not _strings(permissions):
+        return None
+    principal = Principal(
         id=int(sub),
         email=email,
         roles=frozenset(roles),
         permissions=frozenset(permissions),
     )
+    return Bearer(principal, stamp, claims["exp"])
 
 
 def _strings(value: object) -> bool:
@@ -462,6 +528,14 @@ def _no_store(response: Response) -> None:
     # RFC 6749 5.1: responses with tokens must not be cached.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
+
+
+def _invalid_token() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "Invalid or expired token",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def _invalid_refresh_token() -> HTTPException:

@@ -3,8 +3,9 @@
 The cookie holds ids and times only (signed is not encrypted), signed with
 itsdangerous using HMAC-SHA256 and a purpose salt. Every request checks, from
 the times inside the payload, the idle timeout and the absolute lifetime, and
-reads the user's session version, so a password change or "log out
-everywhere" ends every older cookie.
+reads the user's security stamp, so a password change, a deactivation or "log
+out everywhere" ends every older cookie, and a cookie of a deleted user never
+fits a later account.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class SessionData:
     """What the cookie carries."""
 
     uid: int  # user id
-    ver: int  # the user's session version at login
+    stamp: str  # the user's security stamp at login
     sid: str  # random per login; binds the CSRF token to this session
     iat: int  # login time, for the absolute lifetime
     seen: int  # last activity, for the idle timeout
@@ -98,7 +99,7 @@ class _Sessions:
         return self.serializer.dumps(
             {
                 "uid": data.uid,
-                "ver": data.ver,
+                "stamp": data.stamp,
                 "sid": data.sid,
                 "iat": data.iat,
                 "seen": data.seen,
@@ -133,7 +134,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 # Built once; each request only binds the user id: one indexed read through
 # the app's Reader, with no ORM session and no identity map.
-_PRINCIPAL_QUERY = principal_select(User.session_version, User.is_active).where(
+_PRINCIPAL_QUERY = principal_select(User.security_stamp, User.is_active).where(
     User.id == bindparam("uid")
 )
 
@@ -148,7 +149,7 @@ async def current_principal(request: Request, response: Response) -> Principal:
         raise _not_authenticated()
     reader: Reader = request.app.state.reader
     rows = await reader.rows(_PRINCIPAL_QUERY, {"uid": data.uid})
-    if not rows or not rows[0].is_active or rows[0].session_version != data.ver:
+    if not rows or not rows[0].is_active or rows[0].security_stamp != data.stamp:
         raise _not_authenticated()
     if now - data.seen >= RENEW_AFTER:
         _set_session(response, sessions, replace(data, seen=now), now)
@@ -177,7 +178,7 @@ async def start_session(
     now = int(time.time())
     data = SessionData(
         uid=user.id,
-        ver=user.session_version,
+        stamp=user.security_stamp,
         sid=secrets.token_urlsafe(16),
         iat=now,
         seen=now,
@@ -213,8 +214,8 @@ async def logout_everywhere(
 
 
 async def end_sessions(db: AsyncSession, user_id: int) -> None:
-    """End every session of a user by moving their session version on."""
-    await service.bump_session_version(db=db, user_id=user_id)
+    """End every session of a user: a new security stamp fits no older cookie."""
+    await service.rotate_security_stamp(db=db, user_id=user_id)
 
 
 async def cleanup_expired(db: AsyncSession) -> int:
@@ -243,7 +244,7 @@ def _session_data(data: Any) -> SessionData | None:
     try:
         return SessionData(
             uid=_int(data["uid"]),
-            ver=_int(data["ver"]),
+            stamp=_str(data["stamp"]),
             sid=str(data["sid"]),
             iat=_int(data["iat"]),
             seen=_int(data["seen"]),
@@ -254,6 +255,12 @@ def _session_data(data: Any) -> SessionData | None:
 
 def _int(value: Any) -> int:
     if type(value) is not int:
+        raise TypeError(value)
+    return value
+
+
+def _str(value: Any) -> str:
+    if type(value) is not str:
         raise TypeError(value)
     return value
 

@@ -1,26 +1,47 @@
-"""Login throttling: too many failures for an account or a client mean 429.
+"""Throttling: too many attempts for an account or from a client mean 429.
 
-Failures are rows in the database, so the limits hold across every process
-that shares it. A success clears the account's failures; a client's expire
-with the window.
+Attempts are rows in the database, so the limits hold across every process
+that shares it. An attempt is counted *before* its password is checked, in
+the same statement that reads the count: of any number of concurrent
+attempts, at most the limit get through to a password check, on however many
+processes. A successful login takes its attempt back and clears the
+account's failures; the rest expire with the window.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginFailure
+from app.auth.service import normalize_email
 from app.config import Settings
-from app.db import utcnow
+from app.db import UTCDateTime, utcnow
+
+
+class ThrottledError(Exception):
+    """Too many attempts: try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An attempt counted against an account and a client, by the rows' ids."""
+
+    account_key: str
+    row_ids: tuple[int, ...]
 
 
 def account_key(email: str) -> str:
     """Return the throttling key of an account (a hash: no email at rest here)."""
-    return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return "account:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 def client_key(address: str) -> str:
@@ -28,46 +49,117 @@ def client_key(address: str) -> str:
     return f"client:{address}"[:100]
 
 
-async def retry_after(
+def registration_key(address: str) -> str:
+    """Return the key that counts registrations from a client address."""
+    return f"register:{address}"[:100]
+
+
+async def count_attempt(
     *, db: AsyncSession, settings: Settings, email: str, client: str
-) -> int | None:
-    """Return the seconds to wait before trying again, or ``None`` when allowed."""
+) -> Attempt:
+    """Count a password check against the account and the client, and commit.
+
+    Raise :class:`ThrottledError`, counting nothing, when either is over its
+    limit. Call it before the password is checked, and :func:`succeeded` (or
+    :func:`withdraw`) after.
+    """
     window = timedelta(seconds=settings.login_failure_window)
-    limits = {
-        account_key(email): settings.login_failures_per_account,
-        client_key(client): settings.login_failures_per_client,
-    }
-    waits = [await _wait(db, key, limit, window) for key, limit in limits.items()]
-    return max((wait for wait in waits if wait is not None), default=None)
+    limits = (
+        (account_key(email), settings.login_failures_per_account),
+        (client_key(client), settings.login_failures_per_client),
+    )
+    return Attempt(limits[0][0], await _count(db, limits, window))
 
 
-async def record_failure(*, db: AsyncSession, email: str, client: str) -> None:
-    """Count one failed login against the account and the client; the caller commits."""
-    db.add_all(
-        [LoginFailure(key=account_key(email)), LoginFailure(key=client_key(client))]
+async def count_registration(
+    *, db: AsyncSession, settings: Settings, client: str
+) -> None:
+    """Count a registration from ``client`` and commit, or raise ThrottledError."""
+    window = timedelta(seconds=settings.registration_window)
+    limits = ((registration_key(client), settings.registrations_per_client),)
+    await _count(db, limits, window)
+
+
+async def succeeded(*, db: AsyncSession, attempt: Attempt) -> None:
+    """Forget the account's failures and this attempt; the caller commits."""
+    await db.execute(
+        delete(LoginFailure).where(
+            (LoginFailure.key == attempt.account_key)
+            | LoginFailure.id.in_(attempt.row_ids)
+        )
     )
 
 
-async def clear_account(*, db: AsyncSession, email: str) -> None:
-    """Forget the account's failures after its owner logged in; the caller commits."""
-    await db.execute(delete(LoginFailure).where(LoginFailure.key == account_key(email)))
+async def withdraw(*, db: AsyncSession, attempt: Attempt) -> None:
+    """Take back an attempt whose password was never checked, and commit."""
+    await db.execute(delete(LoginFailure).where(LoginFailure.id.in_(attempt.row_ids)))
+    await db.commit()
+
+
+async def clear(*, db: AsyncSession, key: str) -> int:
+    """Forget every attempt counted against ``key``; return how many.
+
+    The caller commits.
+    """
+    result = await db.execute(delete(LoginFailure).where(LoginFailure.key == key))
+    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def cleanup(*, db: AsyncSession, settings: Settings) -> int:
-    """Delete failures older than the window; return how many. The caller commits."""
-    since = utcnow() - timedelta(seconds=settings.login_failure_window)
+    """Delete attempts older than their window; return how many. The caller commits."""
+    window = max(settings.login_failure_window, settings.registration_window)
+    since = utcnow() - timedelta(seconds=window)
     result = await db.execute(
         delete(LoginFailure).where(LoginFailure.created_at <= since)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-async def _wait(
-    db: AsyncSession, key: str, limit: int, window: timedelta
-) -> int | None:
+async def _count(
+    db: AsyncSession, limits: tuple[tuple[str, int], ...], window: timedelta
+) -> tuple[int, ...]:
+    """Count one attempt under every key, or none; commit and return the rows' ids."""
     now = utcnow()
-    # The limit-th most recent failure in the window: once it leaves the
-    # window, the count drops below the limit again.
+    ids: list[int] = []
+    # Keys are always taken in the same order (account, then client), so two
+    # requests waiting for each other's keys cannot deadlock.
+    for key, limit in limits:
+        row_id = await _count_one(db, key, limit, now - window, now)
+        if row_id is None:
+            await db.rollback()
+            raise ThrottledError(await _wait(db, key, limit, window))
+        ids.append(row_id)
+    await db.commit()
+    return tuple(ids)
+
+
+async def _count_one(
+    db: AsyncSession, key: str, limit: int, since: datetime, now: datetime
+) -> int | None:
+    if db.get_bind().dialect.name == "postgresql":
+        # Under READ COMMITTED two statements could both read a count below
+        # the limit; a lock per key, held to the commit, puts them in line.
+        # (SQLite runs one writing statement at a time: it needs none.)
+        await db.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
+    recent = (
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.key == key, LoginFailure.created_at > since)
+        .scalar_subquery()
+    )
+    # One statement reads the count and adds the attempt only under the limit.
+    row = select(literal(key), literal(now, UTCDateTime)).where(recent < limit)
+    inserted = await db.execute(
+        insert(LoginFailure)
+        .from_select([LoginFailure.key, LoginFailure.created_at], row)
+        .returning(LoginFailure.id)
+    )
+    return inserted.scalar()
+
+
+async def _wait(db: AsyncSession, key: str, limit: int, window: timedelta) -> int:
+    """Return the seconds until the oldest of the last ``limit`` attempts expires."""
+    now = utcnow()
     times = (
         await db.scalars(
             select(LoginFailure.created_at)
@@ -76,6 +168,11 @@ async def _wait(
             .limit(limit)
         )
     ).all()
-    if len(times) < limit:
-        return None
+    if len(times) < limit:  # it expired meanwhile
+        return 1
     return max(1, int((times[-1] + window - now).total_seconds()) + 1)
+
+
+def _lock_id(key: str) -> int:
+    # pg_advisory_xact_lock takes a signed 64-bit number.
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], signed=True)

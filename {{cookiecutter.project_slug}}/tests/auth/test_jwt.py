@@ -82,6 +82,7 @@ def _claims(settings: Settings, **changes: object) -> dict[str, object]:
         "email": "ada@example.com",
         "roles": [],
         "permissions": [],
+        "stamp": "0" * 32,
     }
     claims.update(changes)
     return {name: value for name, value in claims.items() if value is not MISSING}
