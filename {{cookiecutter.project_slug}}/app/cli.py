@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
         "cleanup-sessions", help="delete expired and revoked sessions"
     )
     cleanup.set_defaults(handler=_cleanup_sessions)
+    unlock = commands.add_parser(
+        "clear-throttle",
+        help="forget the failed logins of an account or a client address, "
+        "so that it may log in again at once",
+    )
+    which = unlock.add_mutually_exclusive_group(required=True)
+    which.add_argument("--email")
+    which.add_argument("--client", metavar="ADDRESS")
+    unlock.set_defaults(handler=_clear_throttle)
     return parser
 
 
@@ -161,6 +170,26 @@ async def _cleanup_sessions(_args: argparse.Namespace) -> str:
         f"removed {sessions} expired or revoked sessions "
         f"and {failures} old login failures"
     )
+
+
+async def _clear_throttle(args: argparse.Namespace) -> str:
+    if args.email is not None:
+        keys = [throttle.account_key(args.email)]
+        whom = f"account <{service.normalize_email(args.email)}>"
+    else:
+        keys = [
+            throttle.client_key(args.client),
+            throttle.registration_key(args.client),
+        ]
+        whom = f"client {args.client}"
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            cleared = sum([await throttle.clear(db=db, key=key) for key in keys])
+            await db.commit()
+    finally:
+        await engine.dispose()
+    return f"cleared {cleared} counted attempts of {whom}"
 
 
 def _valid_email(value: str) -> str:

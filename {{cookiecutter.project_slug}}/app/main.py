@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from app import errors, health
 {%- if cookiecutter.rbac != "none" %}
@@ -18,6 +17,7 @@ from app.auth import session
 from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.limits import BodySizeLimitMiddleware
 from app.project import PROJECT_NAME
 from app.reader import Reader
 from app.security import SecurityHeadersMiddleware
@@ -56,12 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
     app.include_router(session.router)
     session.install(app, settings)
-    # Inside the security headers, so a 413 carries them too. Starlette
-    # refuses a too large Content-Length at once and counts the bytes of a
-    # chunked body as they arrive.
-    app.add_middleware(
-        RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes
-    )
+    # Inside the security headers, so that a 413 carries them too.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it wraps everything, refusals of the CSRF check included.
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     return app

@@ -133,6 +133,21 @@ async def session_works(
     return (await client.get("/auth/me")).status_code == 200
 
 
+async def can_write(client: httpx.AsyncClient, login_response: httpx.Response) -> bool:
+    """Return whether what a login gave the client still authenticates a write.
+
+    It asks to change the password with a wrong current one: 400 means the
+    request was authenticated, 401 that it was not. Nothing changes either way.
+    """
+    response = await client.post(
+        "/auth/password",
+        headers=auth_headers(client, login_response),
+        json={"current_password": "not the password", "new_password": "x" * 12},
+    )
+    assert response.status_code in {400, 401}, response.text
+    return response.status_code == 400
+
+
 async def grant(app: FastAPI, email: str, *roles: str) -> None:
     """Give the user with ``email`` more roles, as ``python -m app grant-role`` does."""
     async with app.state.sessionmaker() as db:

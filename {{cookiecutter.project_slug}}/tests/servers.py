@@ -28,8 +28,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(database_url: str) -> Iterator[str]:
-    """Run ``app.main:app`` in its own process; yield its base URL."""
+def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
+    """Run ``app.main:app`` in its own process(es); yield its base URL.
+
+    With ``workers`` above 1, uvicorn's worker processes share one socket.
+    """
     port = _free_port()
     env = {
         **os.environ,
@@ -38,6 +41,7 @@ def uvicorn_server(database_url: str) -> Iterator[str]:
         "DATABASE_URL": database_url,
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--log-level", "warning"],
         cwd=PROJECT_ROOT,

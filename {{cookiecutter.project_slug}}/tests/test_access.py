@@ -11,8 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 
-from tests.helpers import call, grant, register, routes, session_of
+from app.auth.models import User
+from tests.helpers import call, grant, login, register, routes, session_of
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +102,30 @@ async def test_admin_routes_let_an_admin_in(
     await grant(app, ADMIN_EMAIL, "admin")
     for route in admin_routes:
         assert await status_for(app, route, ADMIN_EMAIL) not in {401, 403}, route
+
+
+async def test_a_deactivated_users_credentials_write_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # Every unsafe route that needs a session, with what the user was given
+    # before the deactivation: a JWT access token still reads for its short
+    # life, but no write goes through (SECURITY.md, jwt 8).
+    user_id = int(str((await register(client, ADMIN_EMAIL))["id"]))
+    if any(ACCESS.get(route) == ADMIN for route in routes(app)):
+        await grant(app, ADMIN_EMAIL, "admin")
+    headers = await login(client, ADMIN_EMAIL)
+    async with app.state.sessionmaker() as db:
+        await db.execute(update(User).where(User.id == user_id).values(is_active=False))
+        await db.commit()
+    writes = [
+        route
+        for route in routes(app)
+        if ACCESS.get(route) != PUBLIC and not route.startswith(("GET ", "HEAD "))
+    ]
+    assert "POST /auth/password" in writes
+    for route in writes:
+        body = {"is_active": True, "roles": ["admin"], "refresh_token": "x"}
+        status = await call(client, route, headers, parameter=str(user_id), body=body)
+        assert status == 401, route
+    async with app.state.sessionmaker() as db:
+        assert not (await db.get_one(User, user_id)).is_active

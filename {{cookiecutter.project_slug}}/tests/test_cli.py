@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 
+import httpx
 import pytest
 
-from tests.helpers import PASSWORD
+from app.config import Settings
+from app.main import create_app, release
+from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
 from tests.servers import PROJECT_ROOT
 
 
@@ -96,3 +100,63 @@ def test_cleanup_sessions_reports_how_many_it_removed(database_url: str) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("removed ")
     assert "login failures" in result.stdout
+
+
+@pytest.mark.anyio
+async def test_clear_throttle_lets_a_locked_account_log_in_at_once(
+    database_url: str,
+) -> None:
+    app = create_app(
+        Settings(
+            _env_file=None,
+            environment="test",
+            secret_key=TEST_SECRET_KEY,
+            database_url=database_url,
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await register(client, "ada@example.com")
+        wrong = {"username": "ada@example.com", "password": "not the password"}
+        right = {"username": "ada@example.com", "password": PASSWORD}
+        limit = app.state.settings.login_failures_per_account
+        for _ in range(limit):
+            assert (await client.post("/auth/login", data=wrong)).status_code == 401
+        assert (await client.post("/auth/login", data=right)).status_code == 429
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "clear-throttle",
+                "--email",
+                "ADA@example.com",
+            ],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == (
+            f"cleared {limit} counted attempts of account <ada@example.com>"
+        )
+        assert (await client.post("/auth/login", data=right)).status_code == 200
+    await release(app)
+
+
+def test_clear_throttle_needs_an_email_or_a_client(database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "clear-throttle"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "one of the arguments --email --client is required" in result.stderr

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.auth.models import User
+from app.auth.roles import roles_by_user, set_roles
 from tests.helpers import PASSWORD, auth_headers, grant, login, register, session_works
 
 pytestmark = pytest.mark.anyio
@@ -304,3 +305,54 @@ async def test_unknown_role_error_has_the_documented_shape(
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "roles"]
     assert "nope" in error["msg"]
+
+
+async def _as_database_says(app: FastAPI, user_id: int) -> tuple[bool, list[str]]:
+    async with app.state.sessionmaker() as db:
+        user = await db.get_one(User, user_id)
+        roles = await roles_by_user(db, [user_id])
+        return user.is_active, roles[user_id]
+
+
+async def test_a_demoted_admin_cannot_restore_itself(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # With JWT sessions the token still says "admin" after the demotion; every
+    # write is authorised against the database all the same.
+    ids = await _users(app, client)
+    ada = await login(client, ADA)
+    async with app.state.sessionmaker() as db:
+        await set_roles(db, await db.get_one(User, ids[ADA]), ["user"])
+        await db.commit()
+    writes = [
+        (f"/admin/users/{ids[ADA]}/roles", {"roles": ["admin", "user"]}),
+        (f"/admin/users/{ids[BOB]}/roles", {"roles": ["admin"]}),
+        (f"/admin/users/{ids[BOB]}/active", {"is_active": False}),
+    ]
+    for path, body in writes:
+        response = await client.put(path, json=body, headers=ada)
+        assert response.status_code == 403, (path, response.text)
+    assert await _as_database_says(app, ids[ADA]) == (True, ["user"])
+    assert await _as_database_says(app, ids[BOB]) == (True, ["user"])
+
+
+async def test_a_deactivated_admin_cannot_reactivate_itself(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = await _users(app, client)
+    ada = await login(client, ADA)
+    async with app.state.sessionmaker() as db:
+        await db.execute(
+            update(User).where(User.id == ids[ADA]).values(is_active=False)
+        )
+        await db.commit()
+    writes = [
+        (f"/admin/users/{ids[ADA]}/active", {"is_active": True}),
+        (f"/admin/users/{ids[ADA]}/roles", {"roles": ["admin", "user"]}),
+        (f"/admin/users/{ids[BOB]}/roles", {"roles": ["admin"]}),
+    ]
+    for path, body in writes:
+        response = await client.put(path, json=body, headers=ada)
+        assert response.status_code == 401, (path, response.text)
+    assert await _as_database_says(app, ids[ADA]) == (False, ["admin", "user"])
+    assert await _as_database_says(app, ids[BOB]) == (True, ["user"])

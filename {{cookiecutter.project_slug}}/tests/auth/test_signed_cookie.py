@@ -87,7 +87,9 @@ async def test_production_cookies_are_secure_with_the_host_prefix(
     await release(app)
 
 
-async def test_payload_holds_ids_times_and_the_security_stamp_only(client: httpx.AsyncClient) -> None:
+async def test_payload_holds_ids_times_and_the_security_stamp_only(
+    client: httpx.AsyncClient,
+) -> None:
     await _logged_in(client)
     payload = _payload(client.cookies["session"])
     assert set(payload) == {"uid", "stamp", "sid", "iat", "seen"}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from app.auth import passwords, throttle
 from app.auth.models import LoginFailure
 from app.db import utcnow
 from app.main import create_app, release
@@ -110,3 +113,83 @@ async def test_auth_events_are_logged_without_secrets(
     for value in [*response.cookies.values(), *map(str, response.json().values())]:
         if len(value) >= 16:
             assert value not in text
+
+
+async def test_registrations_from_one_client_are_throttled(
+    make_settings: MakeSettings,
+) -> None:
+    # Each registration costs a password hash, taken address or not.
+    app = create_app(make_settings(registrations_per_client=3))
+    here = httpx.ASGITransport(app=app, client=("192.0.2.1", 1234))
+    elsewhere = httpx.ASGITransport(app=app, client=("192.0.2.2", 1234))
+    async with httpx.AsyncClient(transport=here, base_url="http://t") as client:
+        await register(client, "ada@example.com")
+        await register(client, "bob@example.com")
+        taken = await client.post(
+            "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+        assert taken.status_code == 409
+        refused = await client.post(
+            "/auth/register", json={"email": "eve@example.com", "password": PASSWORD}
+        )
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 3601
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://t") as client:
+        await register(client, "eve@example.com")
+    await release(app)
+
+
+class _HeldHasher:
+    """A hasher whose every call waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.go = threading.Event()
+
+    def hash(self, password: str) -> str:
+        self._hold()
+        return "not a hash"
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        self._hold()
+        return False
+
+    def verify_and_update(
+        self, password: str, password_hash: str
+    ) -> tuple[bool, str | None]:
+        self._hold()
+        return False, None
+
+    def _hold(self) -> None:
+        self.started.set()
+        self.go.wait(timeout=10)
+
+
+async def test_a_full_hashing_capacity_answers_503_without_counting_a_failure(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(client, "ada@example.com")
+    held = _HeldHasher()
+    monkeypatch.setattr(passwords, "_hasher", held)
+    monkeypatch.setattr(passwords, "_gate", passwords._Gate(1))
+    first = asyncio.create_task(_attempt(client, "ada@example.com"))
+    assert await asyncio.to_thread(held.started.wait, 10)
+    # The only slot is taken: the next hash is refused at once, not queued.
+    busy = await _attempt(client, "ada@example.com")
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json() == {"detail": "Service busy; try again shortly"}
+    busy_registration = await client.post(
+        "/auth/register", json={"email": "bob@example.com", "password": PASSWORD}
+    )
+    assert busy_registration.status_code == 503
+    held.go.set()
+    assert (await first).status_code == 401
+    # Only the attempt whose password was checked counts against the account.
+    async with app.state.sessionmaker() as db:
+        counted = await db.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.key == throttle.account_key("ada@example.com"))
+        )
+    assert counted == 1
