@@ -45,6 +45,8 @@ TEMPLATE_NAME = re.compile(r"\{\{|\{%|\{#|\}\}")
 # GitHub Actions' own expression syntax is not Jinja.
 ACTIONS_EXPRESSION = "${{"
 SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
+# A test named in a generated SECURITY.md: `tests/path.py::test_name`.
+NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 # Every module that exists in one variant per value has this final name.
 PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py", "app/reader.py")
 CACHE_DIRS = {".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
@@ -307,6 +309,20 @@ class CombinationSteps:
         again = cookies.bake(extra_context=combo)
         assert again.exception is None, repr(again.exception)
         assert secret_key(again.project_path / ".env") != key
+
+    def test_security_md_names_tests_that_exist(self, project: Path) -> None:
+        """Each guarantee of the project's SECURITY.md names a test it has."""
+        named = NAMED_TEST.findall((project / "SECURITY.md").read_text("utf-8"))
+        assert len(named) >= 30, f"SECURITY.md names only {len(named)} tests"
+        missing = [
+            f"{path}::{name}"
+            for path, name in named
+            if not (project / path).is_file()
+            or not re.search(
+                rf"^(async )?def {name}\(", (project / path).read_text("utf-8"), re.M
+            )
+        ]
+        assert not missing, f"SECURITY.md names tests that do not exist: {missing}"
 
     def test_ruff_check(
         self, project: Path, project_env: Mapping[str, str], projects_venv: Path

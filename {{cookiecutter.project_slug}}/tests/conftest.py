@@ -19,7 +19,7 @@ from app.db import create_engine
 from app.main import create_app, release
 from tests import database
 from tests.helpers import TEST_SECRET_KEY
-from tests.servers import PROJECT_ROOT, uvicorn_servers
+from tests.servers import PROJECT_ROOT, uvicorn_server, uvicorn_servers
 
 MakeSettings = Callable[..., Settings]
 
@@ -81,6 +81,17 @@ def servers(migrated_template: str) -> Iterator[list[str]]:
     try:
         with uvicorn_servers(url, 2) as base_urls:
             yield base_urls
+    finally:
+        database.drop(url)
+
+
+@pytest.fixture(scope="module")
+def server(migrated_template: str) -> Iterator[str]:
+    """One uvicorn process, served as in production, on a fresh database."""
+    url = database.clone(migrated_template)
+    try:
+        with uvicorn_server(url) as base_url:
+            yield base_url
     finally:
         database.drop(url)
 

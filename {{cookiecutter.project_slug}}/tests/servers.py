@@ -41,7 +41,8 @@ def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
         "DATABASE_URL": database_url,
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
-    command += ["--workers", str(workers)]
+    # As README.md runs it in production: no Server header.
+    command += ["--workers", str(workers), "--no-server-header"]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--log-level", "warning"],
         cwd=PROJECT_ROOT,

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from app.main import create_app, release
-from tests import database
 from tests.conftest import MakeSettings
-from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.anyio
 
 LIMIT = 1024 * 1024  # the default
-
-
-@pytest.fixture(scope="module")
-def server(migrated_template: str) -> Iterator[str]:
-    """One uvicorn process with the default limit."""
-    url = database.clone(migrated_template)
-    try:
-        with uvicorn_server(url) as base_url:
-            yield base_url
-    finally:
-        database.drop(url)
 
 
 def _registration(size: int) -> bytes:

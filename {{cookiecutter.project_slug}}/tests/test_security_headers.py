@@ -69,3 +69,10 @@ async def test_docs_can_be_enabled_in_production(make_settings: MakeSettings) ->
         assert docs.status_code == 200
         assert "content-security-policy" not in docs.headers
     await release(app)
+
+
+async def test_the_served_app_does_not_announce_its_software(server: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{server}/health")
+    assert response.status_code == 200
+    assert "server" not in response.headers

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
+from app.auth.cookies import MAX_COOKIE_BYTES, CookieTooLargeError, set_session_cookie
+from app.config import Settings
 from tests.helpers import login, register, replace_cookie
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +101,10 @@ async def test_refusals_are_logged_without_the_token(
     messages = [record.getMessage() for record in caplog.records]
     assert any("request refused path=/auth/logout" in m for m in messages)
     assert all(token not in message for message in messages)
+
+
+def test_a_cookie_over_4096_bytes_is_never_set(settings: Settings) -> None:
+    response = Response()
+    with pytest.raises(CookieTooLargeError):
+        set_session_cookie(response, settings, "x" * MAX_COOKIE_BYTES, 60)
+    assert "set-cookie" not in response.headers

@@ -193,3 +193,27 @@ async def test_a_full_hashing_capacity_answers_503_without_counting_a_failure(
             .where(LoginFailure.key == throttle.account_key("ada@example.com"))
         )
     assert counted == 1
+
+
+async def test_the_client_address_is_the_servers_not_a_header(
+    make_settings: MakeSettings,
+) -> None:
+    # Whom to believe behind a proxy is uvicorn's setting (README.md, "Running
+    # in production"); the app itself never reads X-Forwarded-For.
+    app = create_app(make_settings(login_failures_per_client=3))
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for number in range(3):
+            response = await client.post(
+                "/auth/login",
+                data={"username": f"u{number}@example.com", "password": "wrong pw!"},
+                headers={"X-Forwarded-For": f"198.51.100.{number}"},
+            )
+            assert response.status_code == 401
+        refused = await client.post(
+            "/auth/login",
+            data={"username": "fresh@example.com", "password": "wrong pw!"},
+            headers={"X-Forwarded-For": "198.51.100.99"},
+        )
+        assert refused.status_code == 429
+    await release(app)
