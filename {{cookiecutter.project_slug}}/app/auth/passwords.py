@@ -29,6 +29,9 @@ _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-hash")
 # refusal instead of making everyone's login wait behind an unbounded queue.
 # Eight is about four hashes' time of waiting with the pool above.
 MAX_PENDING = 8
+# New hashes (registrations, new passwords) may fill half of it, so that a
+# flood of registrations leaves room for logins, which only verify.
+MAX_PENDING_NEW = MAX_PENDING // 2
 
 _T = TypeVar("_T")
 
@@ -40,8 +43,11 @@ class _Gate:
         self.limit = limit
         self.pending = 0
 
-    async def run(self, function: Callable[..., _T], *args: str) -> _T:
-        if self.pending >= self.limit:
+    async def run(
+        self, function: Callable[..., _T], *args: str, limit: int | None = None
+    ) -> _T:
+        """Run ``function`` in the pool, or raise BusyError past ``limit``."""
+        if self.pending >= min(self.limit, limit or self.limit):
             raise BusyError(retry_after=1)
         self.pending += 1
         try:
@@ -65,7 +71,7 @@ def password_problem(password: str) -> str | None:
 
 async def hash_password(password: str) -> str:
     """Return the argon2id hash of ``password``; BusyError when at capacity."""
-    return await _gate.run(_hash, password)
+    return await _gate.run(_hash, password, limit=MAX_PENDING_NEW)
 
 
 async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:

@@ -124,10 +124,13 @@ async def _count(
     # Keys are always taken in the same order (account, then client), so two
     # requests waiting for each other's keys cannot deadlock.
     for key, limit in limits:
-        row_id = await _count_one(db, key, limit, now - window, now)
+        # A read first, which takes no lock: a flood that is already over the
+        # limit is refused without queueing for the database's write lock.
+        wait = await _wait(db, key, limit, window)
+        row_id = None if wait else await _count_one(db, key, limit, now - window, now)
         if row_id is None:
             await db.rollback()
-            raise ThrottledError(await _wait(db, key, limit, window))
+            raise ThrottledError(wait or await _wait(db, key, limit, window) or 1)
         ids.append(row_id)
     await db.commit()
     return tuple(ids)
@@ -157,8 +160,10 @@ async def _count_one(
     return inserted.scalar()
 
 
-async def _wait(db: AsyncSession, key: str, limit: int, window: timedelta) -> int:
-    """Return the seconds until the oldest of the last ``limit`` attempts expires."""
+async def _wait(
+    db: AsyncSession, key: str, limit: int, window: timedelta
+) -> int | None:
+    """Return the seconds until ``key`` is under its limit again; None if it is."""
     now = utcnow()
     times = (
         await db.scalars(
@@ -168,8 +173,8 @@ async def _wait(db: AsyncSession, key: str, limit: int, window: timedelta) -> in
             .limit(limit)
         )
     ).all()
-    if len(times) < limit:  # it expired meanwhile
-        return 1
+    if len(times) < limit:
+        return None
     return max(1, int((times[-1] + window - now).total_seconds()) + 1)
 
 

@@ -217,3 +217,25 @@ async def test_the_client_address_is_the_servers_not_a_header(
         )
         assert refused.status_code == 429
     await release(app)
+
+
+async def test_a_flood_of_registrations_leaves_room_for_logins(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(client, "ada@example.com")
+    held = _HeldHasher()
+    monkeypatch.setattr(passwords, "_hasher", held)
+    monkeypatch.setattr(passwords, "_gate", passwords._Gate(2))
+    monkeypatch.setattr(passwords, "MAX_PENDING_NEW", 1)
+    body = {"email": "bob@example.com", "password": PASSWORD}
+    first = asyncio.create_task(client.post("/auth/register", json=body))
+    assert await asyncio.to_thread(held.started.wait, 10)
+    # New hashes have used their share; a login still gets the other slot.
+    refused = await client.post("/auth/register", json=body)
+    assert refused.status_code == 503
+    login = asyncio.create_task(_attempt(client, "ada@example.com"))
+    await asyncio.sleep(0.1)
+    assert passwords._gate.pending == 2
+    held.go.set()
+    assert (await login).status_code == 401
+    assert (await first).status_code == 201
