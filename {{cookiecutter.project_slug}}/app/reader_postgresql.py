@@ -142,8 +142,11 @@ class Reader:
             timeouts = asyncpg_timeouts(self._timeout)
             timeouts["server_settings"].update(options.get("server_settings", {}))
             options.update(timeouts)
+        # No minimum size: asyncpg would keep one connected from a task of
+        # its own, which logs a traceback for each failed try while the
+        # database is away. Reads open what they need.
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            min_size=1, max_size=POOL_SIZE, reset=_keep, **options
+            min_size=0, max_size=POOL_SIZE, reset=_keep, **options
         )
         return pool
 
