@@ -62,13 +62,18 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "database": {
         "sqlite": (
             "app/reader_sqlite.py",
+            "app/faults_sqlite.py",
             "tests/database_sqlite.py",
             "tests/test_reader_sqlite.py",
+            "tests/test_faults_sqlite.py",
         ),
         "postgresql": (
             "app/reader_postgresql.py",
+            "app/faults_postgresql.py",
             "tests/database_postgresql.py",
             "tests/test_reader_postgresql.py",
+            "tests/test_faults_postgresql.py",
+            "tests/proxy.py",
         ),
     },
 }
@@ -79,6 +84,7 @@ PROMOTED: tuple[tuple[str, str, str], ...] = (
     ("session_strategy", "app/auth/session_{}.py", "app/auth/session.py"),
     ("rbac", "app/auth/rbac_{}.py", "app/auth/rbac.py"),
     ("database", "app/reader_{}.py", "app/reader.py"),
+    ("database", "app/faults_{}.py", "app/faults.py"),
     ("database", "tests/database_{}.py", "tests/database.py"),
 )
 

@@ -34,6 +34,9 @@ class DatabaseSettings(BaseSettings):
 {%- else %}
     database_url: str = "sqlite+aiosqlite:///./app.db"
 {%- endif %}
+    # Seconds the app waits for the database: to connect, for a pooled
+    # connection, for each statement and for a lock; then it answers 503.
+    database_timeout: float = Field(default=5, gt=0)
 
 
 class Settings(DatabaseSettings):

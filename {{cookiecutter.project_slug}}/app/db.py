@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -65,13 +65,64 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the application's engine for ``url``."""
+def create_engine(url: str, *, timeout: float | None = None) -> AsyncEngine:
+    """Create the application's engine for ``url``.
+
+    ``timeout`` (seconds) bounds connecting, waiting for a pooled connection,
+    each statement and SQLite's wait for a lock. ``None`` keeps the drivers'
+    own limits (SQLite waits 30 s for a lock), as migrations want.
+    """
+    options: dict[str, Any] = {}
+    if timeout is not None and not _in_memory(url):
+        options["pool_timeout"] = timeout
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        busy = 30 if timeout is None else timeout
+        engine = create_async_engine(url, connect_args={"timeout": busy}, **options)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    else:
+        if timeout is not None:
+            options["connect_args"] = asyncpg_timeouts(timeout)
+        engine = create_async_engine(url, pool_pre_ping=True, **options)
+        event.listen(engine.sync_engine, "invalidate", _drop_at_once)
+    event.listen(engine.sync_engine, "handle_error", _discard_on_timeout)
+    return engine
+
+
+def asyncpg_timeouts(timeout: float) -> dict[str, Any]:
+    """Return asyncpg's connect options that bound connecting and each statement."""
+    return {
+        "timeout": timeout,
+        "command_timeout": timeout,
+        # The server gives up too, and its connection stays usable.
+        "server_settings": {"statement_timeout": str(max(1, round(timeout * 1000)))},
+    }
+
+
+def _in_memory(url: str) -> bool:
+    # SQLite in memory has a single connection and no pool to wait for.
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:")
+        or parsed.query.get("mode") == "memory"
+    )
+
+
+def _drop_at_once(
+    dbapi_connection: Any, _record: Any, exception: BaseException | None
+) -> None:
+    # SQLAlchemy closes an invalidated connection politely, waiting up to 2 s
+    # for a goodbye that a silent server never sends; one that timed out or
+    # failed is dropped at once instead.
+    if isinstance(exception, OSError) and dbapi_connection is not None:
+        dbapi_connection.driver_connection.terminate()
+
+
+def _discard_on_timeout(context: ExceptionContext) -> None:
+    # A statement that timed out, or a socket that failed, leaves the
+    # connection in an unknown state (asyncpg may still be cancelling): never
+    # hand it out again, nor the others opened before it.
+    if isinstance(context.original_exception, OSError):
+        context.is_disconnect = True
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -29,7 +29,7 @@ _strategy: SessionStrategy = session
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (read from the environment if absent)."""
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, timeout=settings.database_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.reader = Reader(engine)
+    app.state.reader = Reader(engine, timeout=settings.database_timeout)
     app.state.sessionmaker = create_sessionmaker(engine)
     errors.install(app)
     app.include_router(health.router)

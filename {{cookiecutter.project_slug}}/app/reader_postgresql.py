@@ -14,7 +14,11 @@ and the type conversions the engine would use (:mod:`app.prepared`):
 - asyncpg prepares each statement once per connection and keeps it;
 - a connection that went away (a server restart, an idle timeout) is
   closed and replaced, and the read tried once more, as the engine's ping
-  would have found it;
+  would have found it; the pool's other connections are replaced too, as
+  they likely went the same way;
+- ``timeout`` (DATABASE_TIMEOUT) bounds connecting, waiting for a pooled
+  connection and each read, as on the engine; a connection whose read timed
+  out is closed, never reused, and the others are replaced;
 - connections are released without asyncpg's reset query, which would cost
   a round trip per read: the reader runs nothing but single SELECTs, so it
   leaves no state behind on them.
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import asyncpg_timeouts
 from app.prepared import Statements
 
 if TYPE_CHECKING:
@@ -53,8 +58,9 @@ _GONE = (
 class Reader:
     """Runs the hot-path reads of one application's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float | None = None) -> None:
         self._engine = engine
+        self._timeout = timeout
         self._statements = Statements(engine.dialect)
         self._trace: Callable[[str], None] | None = None
         self._pool: asyncio.Task[asyncpg.Pool] | None = None
@@ -74,9 +80,14 @@ class Reader:
         if self._trace is not None:
             self._trace(prepared.sql)
         try:
-            raw = await _fetch(pool, prepared.sql, values)
+            raw = await _fetch(pool, prepared.sql, values, self._timeout)
         except _GONE:
-            raw = await _fetch(pool, prepared.sql, values)
+            await pool.expire_connections()
+            raw = await _fetch(pool, prepared.sql, values, self._timeout)
+        except TimeoutError:
+            # A silent server: don't wait on each idle connection in turn.
+            await pool.expire_connections()
+            raise
         return prepared.rows(raw)
 
     def trace(self, callback: Callable[[str], None] | None) -> None:
@@ -96,7 +107,9 @@ class Reader:
             return
         pool = task.result()
         if loop is asyncio.get_running_loop():
-            await pool.close()
+            # A silent server never answers a polite goodbye: past the
+            # timeout, wait_for cancels close(), and the pool terminates.
+            await asyncio.wait_for(pool.close(), self._timeout)
         else:  # its loop has ended: nothing can wait for its connections
             pool.terminate()
 
@@ -125,17 +138,26 @@ class Reader:
         cache_size = options.pop("prepared_statement_cache_size", None)
         if cache_size is not None:
             options["statement_cache_size"] = cache_size
+        if self._timeout is not None:
+            timeouts = asyncpg_timeouts(self._timeout)
+            timeouts["server_settings"].update(options.get("server_settings", {}))
+            options.update(timeouts)
+        # No minimum size: asyncpg would keep one connected from a task of
+        # its own, which logs a traceback for each failed try while the
+        # database is away. Reads open what they need.
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            min_size=1, max_size=POOL_SIZE, reset=_keep, **options
+            min_size=0, max_size=POOL_SIZE, reset=_keep, **options
         )
         return pool
 
 
-async def _fetch(pool: asyncpg.Pool, sql: str, values: tuple[Any, ...]) -> list[Any]:
-    async with pool.acquire() as connection:
+async def _fetch(
+    pool: asyncpg.Pool, sql: str, values: tuple[Any, ...], wait: float | None
+) -> list[Any]:
+    async with pool.acquire(timeout=wait) as connection:
         try:
             rows: list[Any] = await connection.fetch(sql, *values)
-        except _GONE:
+        except (*_GONE, TimeoutError):
             # Never handed out again: the pool opens a new one in its place.
             connection.terminate()
             raise

@@ -44,7 +44,10 @@ _WAIT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 class Reader:
     """Runs the hot-path reads of one application's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float | None = None) -> None:
+        # ``timeout`` is the engine's to apply: the reader's own connection
+        # never waits, and a read that would wait goes through the engine.
+        del timeout
         self._engine = engine
         self._path = sqlite_file(engine.url)
         self._connection: sqlite3.Connection | None = None

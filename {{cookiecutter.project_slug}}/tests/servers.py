@@ -8,9 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -28,41 +29,53 @@ def _free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
+def uvicorn_server(
+    database_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    workers: int = 1,
+) -> Iterator[str]:
     """Run ``app.main:app`` in its own process(es); yield its base URL.
 
-    With ``workers`` above 1, uvicorn's worker processes share one socket.
+    ``env`` adds settings; ``log``, if given, receives the server's log. With
+    ``workers`` above 1, uvicorn's worker processes share one socket.
     """
     port = _free_port()
-    env = {
+    environment = {
         **os.environ,
         "ENVIRONMENT": "test",
         "SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": database_url,
+        **(env or {}),
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
     # As README.md runs it in production: no Server header.
     command += ["--workers", str(workers), "--no-server-header"]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--log-level", "warning"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(process, base_url)
-        yield base_url
-    finally:
-        process.terminate()
+    with ExitStack() as files:
+        stderr: IO[bytes] | int = (
+            subprocess.PIPE if log is None else files.enter_context(log.open("wb"))
+        )
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--log-level", "warning"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+            _wait_until_healthy(process, base_url, log)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
 
 
 @contextmanager
@@ -72,11 +85,16 @@ def uvicorn_servers(database_url: str, count: int) -> Iterator[list[str]]:
         yield [stack.enter_context(uvicorn_server(database_url)) for _ in range(count)]
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str) -> None:
+def _wait_until_healthy(
+    process: subprocess.Popen[bytes], base_url: str, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            errors = process.stderr.read().decode() if process.stderr else ""
+            if log is not None:
+                errors = log.read_text(errors="replace")
+            else:
+                errors = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"uvicorn exited early: {errors[-2000:]}")
         try:
             if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:

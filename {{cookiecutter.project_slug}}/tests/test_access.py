@@ -26,6 +26,7 @@ ADMIN = "admin"
 # session strategy and RBAC flavour are listed; those an app lacks are skipped.
 ACCESS: dict[str, str] = {
     "GET /health": PUBLIC,
+    "GET /health/ready": PUBLIC,
     "POST /auth/register": PUBLIC,
     "POST /auth/login": PUBLIC,
     # Authenticated by the refresh token in its body, not by a session (jwt).
