@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,9 +31,18 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(scope, receive, send)
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await _too_large(scope, receive, send)
+                    return
+            elif name == b"transfer-encoding":
+                chunked = True
+        if not chunked:
+            # The server delivers no more than the declared length (none: no
+            # body), so there is nothing left to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False
