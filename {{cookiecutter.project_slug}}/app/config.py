@@ -30,7 +30,7 @@ class DatabaseSettings(BaseSettings):
     )
 
 {%- if cookiecutter.database == "postgresql" %}
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/{{ cookiecutter.project_slug | replace('-', '_') }}"
 {%- else %}
     database_url: str = "sqlite+aiosqlite:///./app.db"
 {%- endif %}
