@@ -249,6 +249,7 @@ class CombinationSteps:
             f"{path.relative_to(project)}: file name"
             for path in project.rglob("*")
             if TEMPLATE_NAME.search(path.name)
+            and not CACHE_DIRS.intersection(path.relative_to(project).parts)
         ]
         for path, text in text_files(project):
             for number, line in enumerate(text.splitlines(), start=1):
