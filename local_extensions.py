@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 from cookiecutter.utils import simple_filter
+
+PRE_GEN_HOOK = Path(__file__).resolve().parent / "hooks" / "pre_gen_project.py"
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -28,3 +36,30 @@ def _escape(char: str, quote: str) -> str:
     if ord(char) < 0x20 or ord(char) == 0x7F:
         return f"\\x{ord(char):02x}"
     return char
+
+
+@simple_filter
+def check_answers(answers: Mapping[str, Any]) -> str:
+    """Stop with one ``ERROR:`` line (exit status 1) when the answers are bad.
+
+    cookiecutter.json renders this last (``__checked_answers``), in the
+    cookiecutter process, before any folder exists: nothing is left to clean
+    up, and no hook failure traceback follows the line. The checks are the
+    pre-generation hook's own (which still runs, for replays).
+    """
+    problems = _pre_gen_hook().validate(
+        {key: str(value) for key, value in answers.items()}
+    )
+    if problems:
+        raise SystemExit(f"ERROR: {problems[0]}")
+    return "yes"
+
+
+def _pre_gen_hook() -> ModuleType:
+    """Import the pre-generation hook unrendered (its Jinja sits under main)."""
+    spec = importlib.util.spec_from_file_location("_pre_gen_project", PRE_GEN_HOOK)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -97,6 +97,10 @@ OPTION_DIRS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 EXAMPLE_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
+ENV_HEADER = (
+    "# This project's settings, with its own random SECRET_KEY (written once by\n"
+    "# the template). Keep this file out of version control.\n"
+)
 
 
 def unchosen_paths(answers: dict[str, str]) -> set[str]:
@@ -127,12 +131,18 @@ def promote_variants(root: Path, answers: dict[str, str]) -> None:
 
 
 def write_env(root: Path) -> None:
-    """Create ``.env`` from ``.env.example`` with a fresh 384-bit secret key."""
+    """Create ``.env`` from ``.env.example`` with a fresh 384-bit secret key.
+
+    The example's leading comment (how to copy it) gives way to ``ENV_HEADER``.
+    """
     example = (root / ".env.example").read_text(encoding="utf-8")
     if EXAMPLE_KEY not in example:
         raise RuntimeError(".env.example lost its SECRET_KEY placeholder")
-    key = secrets.token_urlsafe(48)
-    (root / ".env").write_text(example.replace(EXAMPLE_KEY, key), encoding="utf-8")
+    lines = example.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    body = "".join(lines).replace(EXAMPLE_KEY, secrets.token_urlsafe(48))
+    (root / ".env").write_text(ENV_HEADER + body, encoding="utf-8")
 
 
 def main(root: Path, answers: dict[str, str]) -> int:

@@ -6,9 +6,12 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,12 +20,25 @@ from typing import Any
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
+from packaging.utils import canonicalize_name
+from uv import find_uv_bin
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = TEMPLATE_DIR / "cookiecutter.json"
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+CACHE_DIR = TEMPLATE_DIR / ".cache"
+# uv's wheel cache, shared by every project's venv (hard links, no copies).
+UV_CACHE_DIR = CACHE_DIR / "uv"
+# The first install of a run may download every dependency.
+INSTALL_TIMEOUT = 900
+# ``name==version`` with an optional environment marker, as uv writes them.
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)\s*(?:;.*)?$")
 
+# Inherited variables that would change what a project's tools do.
+FOREIGN_PREFIXES = ("PYTEST_", "PYTHON", "VIRTUAL_ENV", "MYPY", "RUFF_", "GIT_")
+FOREIGN_NAMES = {"DATABASE_URL", "TEST_DATABASE_URL", "SECRET_KEY", "ENVIRONMENT"}
+FOREIGN_NAMES |= {"PRE_COMMIT_HOME", "SKIP"}
 # Lines of output shown when a command fails.
 TAIL_LINES = 60
 
@@ -77,6 +93,98 @@ def load_hook(name: str, answers: Mapping[str, Any], directory: Path) -> ModuleT
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def render_project_file(relative: str, answers: Mapping[str, Any]) -> str:
+    """Render one file of the project template with the given answers."""
+    context = {"cookiecutter": dict(answers)}
+    environment = StrictEnvironment(context=context, keep_trailing_newline=True)
+    source = (PROJECT_TEMPLATE_DIR / relative).read_text(encoding="utf-8")
+    return environment.from_string(source).render(**context)
+
+
+def project_requirements(combination: Mapping[str, str]) -> list[str]:
+    """Return what a combination's project installs: runtime and ``dev`` extra."""
+    pyproject = tomllib.loads(
+        render_project_file("pyproject.toml", answers(combination))
+    )
+    project = pyproject["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+
+
+def tools_env() -> dict[str, str]:
+    """Return this process's environment for a project's tools and git.
+
+    Without what would change their behaviour, with a git identity and no
+    user or system git configuration.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(FOREIGN_PREFIXES) and name not in FOREIGN_NAMES
+    }
+    env.update(
+        GIT_AUTHOR_NAME="Template Tests",
+        GIT_AUTHOR_EMAIL="template-tests@example.com",
+        GIT_COMMITTER_NAME="Template Tests",
+        GIT_COMMITTER_EMAIL="template-tests@example.com",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def read_pins(constraints: Path) -> dict[str, str]:
+    """Return the pinned version of each package of a constraints file."""
+    pins: dict[str, str] = {}
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = PIN.fullmatch(line.strip())
+        assert match, f"{constraints.name}: not an exact pin: {line!r}"
+        pins[canonicalize_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def install_project(project: Path) -> Path:
+    """Install a generated project in its own ``.venv``, as its README does.
+
+    The README's ``python3 -m venv .venv && .venv/bin/pip install -c
+    constraints.txt -e '.[dev]'``, done by uv for speed: the venv holds what
+    the project's own ``pyproject.toml`` asks for and nothing else, so a
+    missing dependency fails the project's checks. Every distribution
+    installed must be pinned by the project's ``constraints.txt``.
+    """
+    venv = project / ".venv"
+    python = venv / "bin" / "python"
+    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+    env.setdefault("UV_CACHE_DIR", str(UV_CACHE_DIR))
+    env.update(UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+    uv = [find_uv_bin(), "--no-config", "--quiet"]
+    run([*uv, "venv", "--python", sys.executable, venv], cwd=project, env=env)
+    install = ["pip", "install", "--python", python, "--constraint", "constraints.txt"]
+    run(
+        [*uv, *install, "--editable", ".[dev]"],
+        cwd=project,
+        env=env,
+        timeout=INSTALL_TIMEOUT,
+    )
+    freeze = ["pip", "freeze", "--python", python, "--exclude-editable"]
+    installed = run([*uv, *freeze], cwd=project, env=env).stdout.splitlines()
+    pins = read_pins(project / "constraints.txt")
+    unpinned = [line for line in installed if not _pinned(line, pins)]
+    assert not unpinned, (
+        f"installed but not pinned by constraints.txt: {unpinned}; "
+        "run `python scripts/lock.py` in the template"
+    )
+    return venv
+
+
+def _pinned(line: str, pins: Mapping[str, str]) -> bool:
+    """Whether a ``pip freeze`` line is the version that ``pins`` names."""
+    match = PIN.fullmatch(line.strip())
+    return match is not None and pins.get(canonicalize_name(match[1])) == match[2]
 
 
 def tail(output: str, lines: int = TAIL_LINES) -> str:

@@ -1,7 +1,7 @@
 """A generated project served for real: uvicorn on loopback, a user, its headers.
 
 The fuzzing and browser steps of the matrix talk to the project over HTTP, as
-a client would. The server runs from the shared projects venv on a free port
+a client would. The server runs from the project's own venv on a free port
 of 127.0.0.1, with ``ENVIRONMENT=test`` and a database migrated for it alone.
 """
 

@@ -73,27 +73,37 @@ def test_project_name_is_data(cookies: Cookies, name: str) -> None:
 def test_bad_slug_is_refused(
     tmp_path: Path, cookiecutter_config: Path, slug: str
 ) -> None:
-    """An invalid slug stops with one ``ERROR:`` line and leaves no folder."""
+    """An invalid slug stops with one ``ERROR:`` line, status 1 and no folder."""
     status, lines = bake_with_cli(tmp_path, cookiecutter_config, f"project_slug={slug}")
-    assert status != 0
+    assert status == 1, "\n".join(lines)
     assert list(tmp_path.iterdir()) == []
-    errors = [line for line in lines if line.startswith("ERROR:") and slug in line]
-    assert len(errors) == 1, "\n".join(lines)
-    assert "project_slug" in errors[0]
+    assert len(lines) == 1, "\n".join(lines)
+    assert lines[0].startswith("ERROR: project_slug")
+    assert repr(slug) in lines[0]
 
 
 @pytest.mark.parametrize(
-    "answer", ["project_slug=", "project_name=!!!"], ids=["empty-slug", "no-letters"]
+    ("answer", "message"),
+    [
+        ("project_slug=", "ERROR: project_slug '' is not valid"),
+        ("project_name=", "ERROR: project_name must not be empty"),
+        ("project_name=   ", "ERROR: project_name must not be empty"),
+        ("project_name=!!!", "ERROR: project_name '!!!' has no letter or digit"),
+        ("project_name=☕ …", "ERROR: project_name '☕ …' has no letter or digit"),
+    ],
+    ids=["empty-slug", "empty-name", "blank-name", "punctuation", "symbols"],
 )
 def test_empty_slug_is_refused(
-    tmp_path: Path, cookiecutter_config: Path, answer: str
+    tmp_path: Path, cookiecutter_config: Path, answer: str, message: str
 ) -> None:
-    """A slug that is, or slugifies to, nothing stops generation untouched."""
+    """A slug that is, or slugifies to, nothing stops with one line, untouched."""
     output_dir = tmp_path / "out"
     output_dir.mkdir()
     status, lines = bake_with_cli(output_dir, cookiecutter_config, answer)
-    assert status != 0, "\n".join(lines)
+    assert status == 1, "\n".join(lines)
     assert list(output_dir.iterdir()) == []
+    assert len(lines) == 1, "\n".join(lines)
+    assert lines[0].startswith(message), lines[0]
 
 
 @pytest.mark.parametrize("option", list(choice_options()))
@@ -110,6 +120,31 @@ def test_unknown_choice_is_refused(
             config_file=str(cookiecutter_config),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", list(choice_options()))
+def test_unknown_choice_on_the_command_line(
+    tmp_path: Path, cookiecutter_config: Path, option: str
+) -> None:
+    """Cookiecutter itself refuses it (status 1, no folder) with the line we quote.
+
+    It checks choices before any code of the template runs, and prints a
+    traceback; the README quotes the line that ends it.
+    """
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    status, lines = bake_with_cli(output_dir, cookiecutter_config, f"{option}=oauth")
+    assert status == 1, "\n".join(lines)
+    assert list(output_dir.iterdir()) == []
+    values = choice_options()[option]
+    expected = (
+        f"ValueError: oauth provided for choice variable {option}, "
+        f"but the choices are {values}."
+    )
+    assert lines[-1] == expected, "\n".join(lines)
+    if option == "session_strategy":
+        readme = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
+        assert expected in readme.replace("\n", " "), "README must quote it"
 
 
 @pytest.mark.parametrize(

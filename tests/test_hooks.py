@@ -89,7 +89,10 @@ def build_fake_project(root: Path, post_hook: ModuleType) -> None:
         for value in values[option]:
             _write(root / pattern.format(value), f"# variant {value}\n")
     _write(root / "app" / "main.py", "# shared\n")
-    _write(root / ".env.example", f"SECRET_KEY={post_hook.EXAMPLE_KEY}\nDEBUG=1\n")
+    _write(
+        root / ".env.example",
+        f"# Copy to .env\nSECRET_KEY={post_hook.EXAMPLE_KEY}\nDEBUG=1\n",
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -195,7 +198,8 @@ class TestAnswersAreData:
     def test_pre_hook_script_refuses_bad_slug(self, tmp_path: Path) -> None:
         """Run as a script, the pre hook exits 1 with one ``ERROR:`` line."""
         script = tmp_path / "pre_gen_project.py"
-        bad = answers({"project_name": 'Say "hi"', "project_slug": "Bad Slug"})
+        # Past the extension's check (cookiecutter stops there first), as a replay.
+        bad = {**answers({"project_name": 'Say "hi"'}), "project_slug": "Bad Slug"}
         script.write_text(render_hook("pre_gen_project", bad))
         result = run([sys.executable, script], cwd=tmp_path, timeout=60, check=False)
         assert result.returncode == 1
@@ -309,7 +313,11 @@ class TestPostHookActions:
             post_hook.write_env(tmp_path)
             env = (tmp_path / ".env").read_text(encoding="utf-8")
             assert post_hook.EXAMPLE_KEY not in env
-            assert env.replace(secret_key(tmp_path / ".env"), "") == example.replace(
+            assert env.startswith(post_hook.ENV_HEADER)
+            body = env.removeprefix(post_hook.ENV_HEADER)
+            # The example's leading comment (how to copy it) is not repeated.
+            expected = example.removeprefix("# Copy to .env\n")
+            assert body.replace(secret_key(tmp_path / ".env"), "") == expected.replace(
                 post_hook.EXAMPLE_KEY, ""
             )
             keys.append(secret_key(tmp_path / ".env"))

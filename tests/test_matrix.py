@@ -11,7 +11,6 @@ pytest-xdist issue 1386.)
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ from browser import (
     script_cookies,
     write_wrapper,
 )
-from helpers import combination_id, combinations, run
+from helpers import combination_id, combinations, install_project, run, tools_env
 from live import create_admin, login_headers, migrate, register, serve, server_env
 
 pytestmark = pytest.mark.matrix
@@ -49,12 +48,9 @@ SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
 NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 # Every module that exists in one variant per value has this final name.
 PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py", "app/reader.py")
-CACHE_DIRS = {".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+CACHE_DIRS = {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+CACHE_DIRS |= {"__pycache__"}
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-# Inherited variables that would change what the project's tools do.
-FOREIGN_PREFIXES = ("PYTEST_", "PYTHON", "VIRTUAL_ENV", "MYPY", "RUFF_", "GIT_")
-FOREIGN_NAMES = {"DATABASE_URL", "TEST_DATABASE_URL", "SECRET_KEY", "ENVIRONMENT"}
-FOREIGN_NAMES |= {"PRE_COMMIT_HOME", "SKIP"}
 STEP_TIMEOUT = 600
 # Realistic answers whose length and quotes could break or reflow the code.
 LONG_ANSWERS = {
@@ -83,6 +79,12 @@ def project(baked: Result) -> Path:
     return baked.project_path
 
 
+@pytest.fixture(scope="class")
+def project_venv(project: Path) -> Path:
+    """Return the project's own ``.venv``: its dependencies, pinned, nothing more."""
+    return install_project(project)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Fail with a clear message when the local PostgreSQL server is unreachable."""
@@ -105,28 +107,16 @@ def project_env(
     request: pytest.FixtureRequest,
     combo: dict[str, str],
     project: Path,
-    projects_venv: Path,
     pre_commit_home: Path,
 ) -> dict[str, str]:
-    """Return the environment the project's tools run in: the shared venv first."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(FOREIGN_PREFIXES) and name not in FOREIGN_NAMES
-    }
-    env.update(
-        PATH=os.pathsep.join([str(projects_venv / "bin"), env.get("PATH", os.defpath)]),
-        VIRTUAL_ENV=str(projects_venv),
-        PYTHONPATH=str(project),
-        PRE_COMMIT_HOME=str(pre_commit_home),
-        GIT_AUTHOR_NAME="Template Tests",
-        GIT_AUTHOR_EMAIL="template-tests@example.com",
-        GIT_COMMITTER_NAME="Template Tests",
-        GIT_COMMITTER_EMAIL="template-tests@example.com",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_CONFIG_NOSYSTEM="1",
-        NO_COLOR="1",
-    )
+    """Return the environment the project's tools run in.
+
+    The venv is not activated: each tool is called by its path in
+    ``.venv/bin``, as the project's README does, and must find the project
+    through its editable install.
+    """
+    env = tools_env()
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
     if combo["database"] == "postgresql":
         request.getfixturevalue("postgres_server")
         env["TEST_DATABASE_URL"] = f"{POSTGRES}/postgres"
@@ -180,7 +170,7 @@ def browser_app(
     combo: dict[str, str],
     project: Path,
     project_env: dict[str, str],
-    projects_venv: Path,
+    project_venv: Path,
     playwright_driver: Playwright,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BrowserApp]:
@@ -189,11 +179,11 @@ def browser_app(
     with ExitStack() as stack:
         url = stack.enter_context(empty_database(request, combo, directory))
         env = server_env(project_env, url)
-        migrate(project, env, projects_venv)
+        migrate(project, env, project_venv)
         app = write_wrapper(directory)
         log = directory / "uvicorn.log"
         server = stack.enter_context(
-            serve(project, env, projects_venv, log, app=app, app_dir=directory)
+            serve(project, env, project_venv, log, app=app, app_dir=directory)
         )
         password = uuid.uuid4().hex
         register(server, "browser@example.com", password)
@@ -242,7 +232,7 @@ def secret_key(env_file: Path) -> str:
 
 
 def tool(venv: Path, name: str) -> Path:
-    """Return the path of a command installed in the shared venv."""
+    """Return the path of a command installed in a project's venv."""
     return venv / "bin" / name
 
 
@@ -261,6 +251,7 @@ class CombinationSteps:
             f"{path.relative_to(project)}: file name"
             for path in project.rglob("*")
             if TEMPLATE_NAME.search(path.name)
+            and not CACHE_DIRS.intersection(path.relative_to(project).parts)
         ]
         for path, text in text_files(project):
             for number, line in enumerate(text.splitlines(), start=1):
@@ -325,17 +316,17 @@ class CombinationSteps:
         assert not missing, f"SECURITY.md names tests that do not exist: {missing}"
 
     def test_ruff_check(
-        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+        self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code passes the project's own ruff rules."""
-        command = [tool(projects_venv, "ruff"), "check", "."]
+        command = [tool(project_venv, "ruff"), "check", "."]
         run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
 
     def test_ruff_format(
-        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+        self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code is formatted as ruff formats it."""
-        command = [tool(projects_venv, "ruff"), "format", "--check", "."]
+        command = [tool(project_venv, "ruff"), "format", "--check", "."]
         run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
 
     def test_long_answers_stay_lint_clean(
@@ -343,27 +334,27 @@ class CombinationSteps:
         combo: dict[str, str],
         cookies: Cookies,
         project_env: Mapping[str, str],
-        projects_venv: Path,
+        project_venv: Path,
     ) -> None:
         """Long answers with quotes keep the code ruff-clean and formatted."""
         again = cookies.bake(extra_context={**combo, **LONG_ANSWERS})
         assert again.exception is None, repr(again.exception)
-        ruff = tool(projects_venv, "ruff")
+        ruff = tool(project_venv, "ruff")
         for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
             run(command, cwd=again.project_path, env=project_env, timeout=STEP_TIMEOUT)
 
     def test_mypy(
-        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+        self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code passes mypy with the project's own (strict) config."""
-        command = [tool(projects_venv, "mypy")]
+        command = [tool(project_venv, "mypy")]
         run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
 
     def test_project_tests(
-        self, project: Path, project_env: Mapping[str, str], projects_venv: Path
+        self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The project's own test suite passes."""
-        command = [tool(projects_venv, "python"), "-m", "pytest"]
+        command = [tool(project_venv, "python"), "-m", "pytest"]
         command += ["-q", "-p", "no:cacheprovider"]
         run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
 
@@ -372,14 +363,14 @@ class CombinationSteps:
         combo: dict[str, str],
         project: Path,
         project_env: Mapping[str, str],
-        projects_venv: Path,
+        project_venv: Path,
         database_url: str,
         tmp_path: Path,
     ) -> None:
         """Schemathesis finds no 5xx and no schema violation, anonymous or logged in."""
         env = server_env(project_env, database_url)
-        migrate(project, env, projects_venv)
-        with serve(project, env, projects_venv, tmp_path / "uvicorn.log") as server:
+        migrate(project, env, project_venv)
+        with serve(project, env, project_venv, tmp_path / "uvicorn.log") as server:
             # Logged in first: the anonymous run's failed logins get this
             # client throttled.
             email, password = "fuzz@example.com", uuid.uuid4().hex
@@ -387,7 +378,7 @@ class CombinationSteps:
             if combo["rbac"] != "none":
                 # As an admin, the fuzzer reaches past the /admin checks.
                 email = "fuzz-admin@example.com"
-                password = create_admin(project, env, projects_venv, email)
+                password = create_admin(project, env, project_venv, email)
             headers = login_headers(server, email, password)
             fuzzing.schemathesis(server, tmp_path)
             fuzzing.schemathesis(
@@ -407,20 +398,32 @@ class CombinationSteps:
         self,
         project: Path,
         project_env: Mapping[str, str],
-        projects_venv: Path,
+        project_venv: Path,
         database_url: str,
     ) -> None:
-        """Migrations build the schema, match the models and come down again."""
+        """Migrations build the schema, match the models and come down again.
+
+        Upgrade and downgrade say which revisions they ran, as Alembic does.
+        """
         env = {**project_env, "DATABASE_URL": database_url}
-        for args in (["upgrade", "head"], ["check"], ["downgrade", "base"]):
-            command = [tool(projects_venv, "alembic"), *args]
-            run(command, cwd=project, env=env, timeout=STEP_TIMEOUT)
+        steps = {"upgrade": "head", "check": None, "downgrade": "base"}
+        for step, target in steps.items():
+            command = [tool(project_venv, "alembic"), step]
+            command += [target] if target else []
+            result = run(command, cwd=project, env=env, timeout=STEP_TIMEOUT)
+            if target:
+                reported = f"Running {step} "
+                assert reported in result.stdout, f"alembic {step}:\n{result.stdout}"
 
     def test_pre_commit(
-        self, git_repo: Path, project_env: Mapping[str, str], projects_venv: Path
+        self, git_repo: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
-        """Every pre-commit hook passes on a fresh repository."""
-        command = [tool(projects_venv, "pre-commit"), "run", "--all-files"]
+        """Every pre-commit hook passes on a fresh repository.
+
+        Run as the README says, ``.venv/bin/pre-commit``, the venv not
+        activated (not on ``PATH``).
+        """
+        command = [tool(project_venv, "pre-commit"), "run", "--all-files"]
         command += ["--show-diff-on-failure", "--color", "never"]
         run(command, cwd=git_repo, env=project_env, timeout=STEP_TIMEOUT)
 

@@ -22,6 +22,7 @@ from app.auth.rbac import (
     revoke_roles,
 )
 from app.config import get_database_settings, get_settings
+from app.create_database import DatabaseCreationError, create_database
 from app.db import create_engine, create_sessionmaker
 
 
@@ -84,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         "cleanup-sessions", help="delete expired and revoked sessions"
     )
     cleanup.set_defaults(handler=_cleanup_sessions)
+    create_db = commands.add_parser(
+        "create-database",
+        help="create the database that DATABASE_URL names, unless it exists",
+    )
+    create_db.set_defaults(handler=_create_database)
     unlock = commands.add_parser(
         "clear-throttle",
         help="forget the failed logins of an account or a client address, "
@@ -170,6 +176,15 @@ async def _cleanup_sessions(_args: argparse.Namespace) -> str:
         f"removed {sessions} expired or revoked sessions "
         f"and {failures} old login failures"
     )
+
+
+async def _create_database(_args: argparse.Namespace) -> str:
+    url = get_database_settings().database_url
+    try:
+        return await create_database(url)
+    except (OSError, SQLAlchemyError, DatabaseCreationError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CommandError(f"cannot create the database: {first_line}") from None
 
 
 async def _clear_throttle(args: argparse.Namespace) -> str:

@@ -11,9 +11,9 @@ import jwt
 {% endif -%}
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-{%- if cookiecutter.session_strategy == "jwt" %}
+{%- if cookiecutter.session_strategy == "jwt" or cookiecutter.database == "postgresql" %}
 
-from app.project import PROJECT_SLUG
+from app.project import {% if cookiecutter.database == "postgresql" %}DATABASE_NAME{% if cookiecutter.session_strategy == "jwt" %}, {% endif %}{% endif %}{% if cookiecutter.session_strategy == "jwt" %}PROJECT_SLUG{% endif %}
 {%- endif %}
 
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"  # noqa: S105 - the placeholder that production refuses
@@ -30,7 +30,7 @@ class DatabaseSettings(BaseSettings):
     )
 
 {%- if cookiecutter.database == "postgresql" %}
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+    database_url: str = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE_NAME}"
 {%- else %}
     database_url: str = "sqlite+aiosqlite:///./app.db"
 {%- endif %}

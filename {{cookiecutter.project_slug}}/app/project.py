@@ -2,3 +2,7 @@
 
 PROJECT_NAME = {{ cookiecutter.project_name | python_string }}
 PROJECT_SLUG = {{ cookiecutter.project_slug | python_string }}
+{%- if cookiecutter.database == "postgresql" %}
+# The database that the default DATABASE_URL names.
+DATABASE_NAME = {{ cookiecutter.project_slug | replace('-', '_') | python_string }}
+{%- endif %}

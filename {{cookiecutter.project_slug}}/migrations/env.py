@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,6 +15,11 @@ from app.config import get_database_settings
 from app.db import Base, create_engine
 
 target_metadata = Base.metadata
+
+# alembic.ini's logging: the command line reports each revision it runs. A
+# caller that set up logging already (the tests) keeps its own.
+if context.config.config_file_name is not None and not logging.getLogger().handlers:
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 
 def _configure(connection: Connection) -> None:

@@ -15,6 +15,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+# This project's driver on a port where no server listens: a route that answers
+# with it never touched the database.
+UNREACHABLE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/unreachable"
 SERVER_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )

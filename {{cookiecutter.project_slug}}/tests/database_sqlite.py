@@ -7,6 +7,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+# This project's driver on a file that cannot be opened: a route that answers
+# with it never touched the database.
+UNREACHABLE_URL = "sqlite+aiosqlite:////nonexistent/dir/x.db"
 _ROOT = Path(tempfile.mkdtemp(prefix="app-tests-"))
 _numbers = itertools.count()
 

@@ -5,6 +5,7 @@ import pytest
 
 from app.main import create_app, release
 from tests.conftest import MakeSettings
+from tests.database import UNREACHABLE_URL
 
 pytestmark = pytest.mark.anyio
 
@@ -13,9 +14,7 @@ async def test_health_answers_without_database_or_session(
     make_settings: MakeSettings,
 ) -> None:
     # A database that cannot be opened proves /health never touches it.
-    app = create_app(
-        make_settings(database_url="sqlite+aiosqlite:////nonexistent/dir/x.db")
-    )
+    app = create_app(make_settings(database_url=UNREACHABLE_URL))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.get("/health")

@@ -32,6 +32,7 @@ from app.config import Settings, describe
 from app.db import utcnow
 from app.main import create_app, release
 from tests.conftest import MakeSettings
+from tests.database import UNREACHABLE_URL
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
 from tests.servers import PROJECT_ROOT, register_on
 
@@ -209,7 +210,7 @@ async def test_access_tokens_are_checked_without_the_database(
 ) -> None:
     token = (await _registered_login(client))["access_token"]
     # An app whose database cannot be opened still knows the user.
-    offline = make_settings(database_url="sqlite+aiosqlite:////nonexistent/dir/x.db")
+    offline = make_settings(database_url=UNREACHABLE_URL)
     assert await _me_status(offline, token) == 200
     assert "db" not in inspect.signature(session.current_principal).parameters
 
