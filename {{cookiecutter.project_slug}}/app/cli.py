@@ -9,18 +9,20 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth import service, session, throttle
-from app.auth.models import User
 from app.auth.passwords import password_problem
+{%- if cookiecutter.rbac != "none" %}
 from app.auth.rbac import (
     UnknownRoleError,
     grant_default_roles,
     grant_roles,
     revoke_roles,
 )
+{%- else %}
+from app.auth.rbac import grant_default_roles
+{%- endif %}
 from app.config import get_database_settings, get_settings
 from app.create_database import DatabaseCreationError, create_database
 from app.db import create_engine, create_sessionmaker
@@ -58,9 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         help="create a user; the password is read from standard input",
     )
     create.add_argument("--email", required=True)
-    create.add_argument(
-        "--role", action="append", default=[], dest="roles", metavar="ROLE"
-    )
     create.set_defaults(handler=_create_user)
     for name, active in (("deactivate-user", False), ("activate-user", True)):
         toggle = commands.add_parser(
@@ -70,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         )
         toggle.add_argument("--email", required=True)
         toggle.set_defaults(handler=_set_active, active=active)
+{%- if cookiecutter.rbac != "none" %}
+    create.add_argument(
+        "--role", action="append", default=[], dest="roles", metavar="ROLE"
+    )
     role_commands = (
         ("grant-role", "give a user roles", grant_roles, "granted {} to"),
         ("revoke-role", "take roles from a user", revoke_roles, "revoked {} from"),
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
             "--role", action="append", required=True, dest="roles", metavar="ROLE"
         )
         roles.set_defaults(handler=_change_roles, change=change, done=done)
+{%- endif %}
     cleanup = commands.add_parser(
         "cleanup-sessions", help="delete expired and revoked sessions"
     )
@@ -114,27 +118,33 @@ async def _create_user(args: argparse.Namespace) -> str:
             try:
                 user = await service.create_user(db=db, email=email, password=password)
                 await grant_default_roles(db, user)
+{%- if cookiecutter.rbac != "none" %}
                 await grant_roles(db, user, args.roles)
+{%- endif %}
             except service.EmailTakenError:
                 raise CommandError(
                     f"a user with email {service.normalize_email(email)} already exists"
                 ) from None
+{%- if cookiecutter.rbac != "none" %}
             except UnknownRoleError as error:
                 raise CommandError(f"unknown role {error}") from None
+{%- endif %}
             await db.commit()
             return f"created user {user.id} <{user.email}>"
     finally:
         await engine.dispose()
+{%- if cookiecutter.rbac != "none" %}
 
 
 async def _change_roles(args: argparse.Namespace) -> str:
     engine = create_engine(get_database_settings().database_url)
     try:
         async with create_sessionmaker(engine)() as db:
-            email = service.normalize_email(args.email)
-            user = await db.scalar(select(User).where(User.email == email))
+            user = await service.find_user(db=db, email=args.email)
             if user is None:
-                raise CommandError(f"no user with email {email}")
+                raise CommandError(
+                    f"no user with email {service.normalize_email(args.email)}"
+                )
             try:
                 await args.change(db, user, args.roles)
             except UnknownRoleError as error:
@@ -144,6 +154,7 @@ async def _change_roles(args: argparse.Namespace) -> str:
             return f"{done} user {user.id} <{user.email}>"
     finally:
         await engine.dispose()
+{%- endif %}
 
 
 async def _set_active(args: argparse.Namespace) -> str:

@@ -6,7 +6,8 @@ so that the rest of the app does not depend on the choice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,7 +16,27 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
 from app.auth.schemas import UserRead
-from app.auth.strategy import Principal
+
+__all__ = [
+    "MeRead",
+    "Principal",
+    "UnknownRoleError",
+    "from_claims",
+    "grant_default_roles",
+    "grant_roles",
+    "principal_select",
+    "revoke_roles",
+    "to_claims",
+    "to_principal",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user behind a request, as far as authorisation needs to know."""
+
+    id: int
+    email: str
 
 
 class UnknownRoleError(ValueError):
@@ -59,6 +80,18 @@ def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(id=first.id, email=first.email)
+
+
+def to_claims(principal: Principal) -> dict[str, object]:
+    """Return what an access token says of the principal beyond id and email."""
+    return {}
+
+
+def from_claims(
+    user_id: int, email: str, claims: Mapping[str, object]
+) -> Principal | None:
+    """Build the principal an access token names."""
+    return Principal(id=user_id, email=email)
 
 
 def _refuse(roles: Sequence[str]) -> None:

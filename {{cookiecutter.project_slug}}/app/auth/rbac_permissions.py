@@ -7,7 +7,8 @@ them and a user holds roles. Routes are guarded with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Select, String, Table, select
@@ -22,21 +23,24 @@ from app.auth.roles import (
     UnknownRoleError,
     grant_default_roles,
     grant_roles,
+    is_names,
     join_roles,
     names,
     revoke_roles,
 )
 from app.auth.schemas import UserRead
-from app.auth.strategy import Principal
 from app.db import Base
 
 __all__ = [
     "MeRead",
+    "Principal",
     "UnknownRoleError",
+    "from_claims",
     "grant_default_roles",
     "grant_roles",
     "principal_select",
     "revoke_roles",
+    "to_claims",
     "to_principal",
 ]
 
@@ -61,6 +65,16 @@ role_permissions = Table(
         index=True,
     ),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user behind a request, as far as authorisation needs to know."""
+
+    id: int
+    email: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    permissions: frozenset[str] = field(default_factory=frozenset)
 
 
 class MeRead(UserRead):
@@ -109,4 +123,27 @@ def to_principal(rows: Sequence[Any]) -> Principal:
         email=first.email,
         roles=names(rows, ROLE_LABEL),
         permissions=names(rows, PERMISSION_LABEL),
+    )
+
+
+def to_claims(principal: Principal) -> dict[str, object]:
+    """Return what an access token says of the principal beyond id and email."""
+    return {
+        "roles": sorted(principal.roles),
+        "permissions": sorted(principal.permissions),
+    }
+
+
+def from_claims(
+    user_id: int, email: str, claims: Mapping[str, object]
+) -> Principal | None:
+    """Build the principal an access token names; ``None`` if its grants are bad."""
+    roles, permissions = claims.get("roles"), claims.get("permissions")
+    if not is_names(roles) or not is_names(permissions):
+        return None
+    return Principal(
+        id=user_id,
+        email=email,
+        roles=frozenset(roles),
+        permissions=frozenset(permissions),
     )

@@ -5,7 +5,8 @@ Routes are guarded with :func:`app.auth.guards.require_role`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -18,22 +19,34 @@ from app.auth.roles import (
     UnknownRoleError,
     grant_default_roles,
     grant_roles,
+    is_names,
     join_roles,
     names,
     revoke_roles,
 )
 from app.auth.schemas import UserRead
-from app.auth.strategy import Principal
 
 __all__ = [
     "MeRead",
+    "Principal",
     "UnknownRoleError",
+    "from_claims",
     "grant_default_roles",
     "grant_roles",
     "principal_select",
     "revoke_roles",
+    "to_claims",
     "to_principal",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user behind a request, as far as authorisation needs to know."""
+
+    id: int
+    email: str
+    roles: frozenset[str] = field(default_factory=frozenset)
 
 
 class MeRead(UserRead):
@@ -66,3 +79,18 @@ def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(id=first.id, email=first.email, roles=names(rows, ROLE_LABEL))
+
+
+def to_claims(principal: Principal) -> dict[str, object]:
+    """Return what an access token says of the principal beyond id and email."""
+    return {"roles": sorted(principal.roles)}
+
+
+def from_claims(
+    user_id: int, email: str, claims: Mapping[str, object]
+) -> Principal | None:
+    """Build the principal an access token names; ``None`` if its roles are bad."""
+    roles = claims.get("roles")
+    if not is_names(roles):
+        return None
+    return Principal(id=user_id, email=email, roles=frozenset(roles))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import (
     Column,
@@ -72,6 +72,11 @@ def join_roles(query: Select[Any]) -> Select[Any]:
     return query.outerjoin(
         user_roles, and_(user_roles.c.user_id == User.id, User.is_active)
     ).outerjoin(Role, Role.id == user_roles.c.role_id)
+
+
+def is_names(value: object) -> TypeGuard[list[str]]:
+    """Return whether ``value`` is a list of names, as a token's claims hold them."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def names(rows: Sequence[Any], label: str) -> frozenset[str]:

@@ -106,9 +106,14 @@ async def change_password(
     return user
 
 
+async def find_user(*, db: AsyncSession, email: str) -> User | None:
+    """Return the user with ``email``, whatever its case, or ``None``."""
+    return await db.scalar(select(User).where(User.email == normalize_email(email)))
+
+
 async def set_active(*, db: AsyncSession, email: str, active: bool) -> User | None:
     """Activate or deactivate the user with ``email``; the caller commits."""
-    user = await db.scalar(select(User).where(User.email == normalize_email(email)))
+    user = await find_user(db=db, email=email)
     if user is not None:
         user.is_active = active
     return user

@@ -1,15 +1,15 @@
 """JWT sessions: short-lived access tokens and rotating refresh tokens.
 
 An access token is a JWT signed with the one configured algorithm. It carries
-what a request needs to know about its user (id, email, roles and permissions
-at issue time, and the user's security stamp), so checking it for a read
-needs no database: only the signature and the claims. Nothing can recall an
+what a request needs to know about its user (id, email, its roles and
+permissions where the project has them, as at issue time, and the user's
+security stamp), so checking it for a read needs no database: only the
+signature and the claims. Nothing can recall an
 access token once issued, which is why it lives at most 15 minutes; for reads,
 logout and deactivation take effect when it expires. An unsafe request (POST,
 PUT, PATCH, DELETE) is authorised against the database instead: the user must
-exist, be active and still have the token's stamp, and its roles and
-permissions are today's, so a demoted or deactivated user's token changes
-nothing.
+exist, be active and still have the token's stamp, and its grants are
+today's, so a demoted or deactivated user's token changes nothing.
 
 A refresh token is an opaque random string whose SHA-256 alone is stored.
 Each use spends it and issues a new pair in the same family, which keeps the
@@ -59,7 +59,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth import service
 from app.auth.credentials import INVALID_CREDENTIALS, VerifiedUser
 from app.auth.models import User
-from app.auth.rbac import principal_select, to_principal
+from app.auth.rbac import from_claims, principal_select, to_claims, to_principal
 from app.auth.strategy import Principal
 from app.config import Settings
 from app.db import Base, SessionDep, UTCDateTime, utcnow
@@ -181,8 +181,7 @@ class Tokens:
             "exp": now + self.access_ttl,
             "jti": secrets.token_urlsafe(16),
             "email": principal.email,
-            "roles": sorted(principal.roles),
-            "permissions": sorted(principal.permissions),
+            **to_claims(principal),
             "stamp": stamp,
         }
         return jwt.encode(
@@ -504,24 +503,12 @@ async def _revoke_if_reused(db: AsyncSession, token_hash: str, now: datetime) ->
 
 def _bearer(claims: dict[str, Any]) -> Bearer | None:
     sub, email, stamp = claims["sub"], claims.get("email"), claims.get("stamp")
-    roles, permissions = claims.get("roles", []), claims.get("permissions", [])
     if not (isinstance(sub, str) and sub.isascii() and sub.isdecimal()):
         return None
     if not isinstance(email, str) or not isinstance(stamp, str):
         return None
-    if not _strings(roles) or not _strings(permissions):
-        return None
-    principal = Principal(
-        id=int(sub),
-        email=email,
-        roles=frozenset(roles),
-        permissions=frozenset(permissions),
-    )
-    return Bearer(principal, stamp, claims["exp"])
-
-
-def _strings(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    principal = from_claims(int(sub), email, claims)
+    return None if principal is None else Bearer(principal, stamp, claims["exp"])
 
 
 def _no_store(response: Response) -> None:

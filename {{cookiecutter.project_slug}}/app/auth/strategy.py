@@ -7,7 +7,6 @@ satisfies :class:`SessionStrategy`, which mypy checks in :mod:`app.main`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -15,17 +14,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
+
+# The user behind a request, as the chosen RBAC flavour knows it: id and
+# email, plus roles (and permissions) where the project has them.
+from app.auth.rbac import Principal as Principal
 from app.config import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The user behind a request, as far as authorisation needs to know."""
-
-    id: int
-    email: str
-    roles: frozenset[str] = field(default_factory=frozenset)
-    permissions: frozenset[str] = field(default_factory=frozenset)
 
 
 class SessionStrategy(Protocol):

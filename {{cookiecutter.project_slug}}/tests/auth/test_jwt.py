@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 
 from app.auth import session
 from app.auth.models import User
+from app.auth.rbac import Principal, to_claims
 from app.auth.session import REQUIRED_CLAIMS, RefreshToken
 from app.config import Settings, describe
 from app.db import utcnow
@@ -70,6 +71,10 @@ async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.post("/auth/refresh", json={"refresh_token": token})
 
 
+# The claims the RBAC flavour adds to a token: roles, permissions, or none.
+_GRANTS = frozenset(to_claims(Principal(id=1, email="ada@example.com")))
+
+
 def _claims(settings: Settings, **changes: object) -> dict[str, object]:
     """Valid access-token claims for user 1, with ``changes`` (MISSING drops one)."""
     now = int(time.time())
@@ -81,8 +86,7 @@ def _claims(settings: Settings, **changes: object) -> dict[str, object]:
         "exp": now + 60,
         "jti": "test-jti",
         "email": "ada@example.com",
-        "roles": [],
-        "permissions": [],
+        **to_claims(Principal(id=1, email="ada@example.com")),
         "stamp": "0" * 32,
     }
     claims.update(changes)
@@ -189,7 +193,9 @@ async def test_access_token_carries_the_required_claims(
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
-    assert set(REQUIRED_CLAIMS) <= set(claims)
+    # Besides the registered claims, the email, the stamp and the grants of
+    # the project's RBAC flavour (none without RBAC), nothing.
+    assert set(claims) == {*REQUIRED_CLAIMS, "email", "stamp", *_GRANTS}
     assert claims["sub"] == str(user["id"])
     assert claims["exp"] - claims["iat"] == settings.access_token_ttl
     assert claims["email"] == "ada@example.com"
@@ -236,7 +242,10 @@ def _altered(audience: str, now: int) -> dict[str, dict[str, object]]:
         "sub-not-a-user-id": {"sub": "ada"},
         "sub-not-ascii-digits": {"sub": "\u00b2"},
         "no-email": {"email": MISSING},
-        "roles-not-a-list": {"roles": "admin"},
+        "no-stamp": {"stamp": MISSING},
+        "stamp-not-a-string": {"stamp": 1},
+        # Where the project has roles, the token's must be a list of names.
+        **({"roles-not-a-list": {"roles": "admin"}} if _GRANTS else {}),
     }
 
 
