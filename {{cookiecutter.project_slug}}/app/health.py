@@ -11,6 +11,9 @@ from app import faults
 from app.errors import UNAVAILABLE, DatabaseUnavailableError, describe
 
 router = APIRouter(tags=["health"])
+# Included last (app/main.py): FastAPI tries routes in order, and every route
+# ahead of /auth/me costs each of its requests a match; a probe can wait.
+readiness = APIRouter(tags=["health"])
 
 _SELECT_ONE = text("SELECT 1")
 # Whatever the cause, a database that can't run SELECT 1 is not ready.
@@ -27,7 +30,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
+@readiness.get(
     "/health/ready",
     responses={503: {"description": UNAVAILABLE}},
 )

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router.router)
 {%- endif %}
     app.include_router(session.router)
+    app.include_router(health.readiness)
     session.install(app, settings)
     # Inside the security headers, so that a 413 carries them too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
