@@ -18,11 +18,12 @@ from tests.servers import PROJECT_ROOT
 HAS_ROLES = "roles" in MeRead.model_fields
 
 
-def create_user(
-    database_url: str, *args: str, stdin: str
+def cli(
+    database_url: str, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m app ARGS`` on ``database_url``, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "app", "create-user", *args],
+        [sys.executable, "-m", "app", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": database_url},
         input=stdin,
@@ -31,6 +32,12 @@ def create_user(
         check=False,
         timeout=60,
     )
+
+
+def create_user(
+    database_url: str, *args: str, stdin: str
+) -> subprocess.CompletedProcess[str]:
+    return cli(database_url, "create-user", *args, stdin=stdin)
 
 
 def test_create_user_reads_the_password_from_stdin(database_url: str) -> None:
@@ -91,15 +98,7 @@ def test_create_user_on_an_unmigrated_database_says_so(
 
 
 def test_cleanup_sessions_reports_how_many_it_removed(database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "cleanup-sessions"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = cli(database_url, "cleanup-sessions")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("removed ")
     assert "login failures" in result.stdout
@@ -127,21 +126,7 @@ async def test_clear_throttle_lets_a_locked_account_log_in_at_once(
             assert (await client.post("/auth/login", data=wrong)).status_code == 401
         assert (await client.post("/auth/login", data=right)).status_code == 429
         result = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "clear-throttle",
-                "--email",
-                "ADA@example.com",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
+            cli, database_url, "clear-throttle", "--email", "ADA@example.com"
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == (
@@ -152,29 +137,16 @@ async def test_clear_throttle_lets_a_locked_account_log_in_at_once(
 
 
 def test_clear_throttle_needs_an_email_or_a_client(database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "clear-throttle"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = cli(database_url, "clear-throttle")
     assert result.returncode == 2
     assert "one of the arguments --email --client is required" in result.stderr
 
 
-def test_role_options_exist_only_with_roles() -> None:
+def test_role_options_exist_only_with_roles(database_url: str) -> None:
     def help_text(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "app", *args, "--help"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
+        result = cli(database_url, *args, "--help")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     assert ("--role" in help_text("create-user")) == HAS_ROLES
     commands = help_text()
