@@ -18,14 +18,15 @@ from pathlib import Path
 OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "session_strategy": {
         "signed_cookie": (
-            "app/auth/session_signed_cookie.py",
+            "app/auth/session_signed_cookie",
             "app/auth/cookies.py",
             "app/auth/csrf.py",
+            "app/cache.py",
             "tests/auth/test_signed_cookie.py",
             "tests/auth/test_csrf.py",
         ),
         "database": (
-            "app/auth/session_database.py",
+            "app/auth/session_database",
             "app/auth/cookies.py",
             "app/auth/csrf.py",
             "tests/auth/test_csrf.py",
@@ -34,7 +35,8 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/auth/test_database_sessions.py",
         ),
         "jwt": (
-            "app/auth/session_jwt.py",
+            "app/auth/session_jwt",
+            "app/cache.py",
             "migrations/versions/0002_refresh_token.py",
             "migrations/versions/0005_refresh_token_stamp.py",
             "tests/auth/test_jwt.py",
@@ -78,10 +80,25 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-# Modules with one variant per option value, as (option, variant pattern,
+# Files that, beyond the table above, need one of these values of another
+# option. The hot-path reader serves the per-request read of the cookie
+# strategies; a jwt project never reads through it.
+READER_FILES = (
+    "app/prepared.py",
+    "app/reader_sqlite.py",
+    "app/reader_postgresql.py",
+    "tests/test_reader.py",
+    "tests/test_reader_sqlite.py",
+    "tests/test_reader_postgresql.py",
+)
+ALSO_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = dict.fromkeys(
+    READER_FILES, ("session_strategy", ("signed_cookie", "database"))
+)
+
+# Modules (or packages) with one variant per option value, as (option, variant pattern,
 # final name): the chosen variant takes the final name.
 PROMOTED: tuple[tuple[str, str, str], ...] = (
-    ("session_strategy", "app/auth/session_{}.py", "app/auth/session.py"),
+    ("session_strategy", "app/auth/session_{}", "app/auth/session"),
     ("rbac", "app/auth/rbac_{}.py", "app/auth/rbac.py"),
     ("database", "app/reader_{}.py", "app/reader.py"),
     ("database", "app/faults_{}.py", "app/faults.py"),
@@ -111,7 +128,12 @@ def unchosen_paths(answers: dict[str, str]) -> set[str]:
         for option, values in table.items():
             for value, paths in values.items():
                 (keep if answers[option] == value else drop).update(paths)
-    return drop - keep
+    unneeded = {
+        path
+        for path, (option, values) in ALSO_NEEDS.items()
+        if answers[option] not in values
+    }
+    return (drop - keep) | unneeded
 
 
 def remove_unchosen(root: Path, answers: dict[str, str]) -> None:
@@ -126,8 +148,11 @@ def remove_unchosen(root: Path, answers: dict[str, str]) -> None:
 
 def promote_variants(root: Path, answers: dict[str, str]) -> None:
     """Move the chosen variant of each multi-variant module to its final name."""
+    unchosen = unchosen_paths(answers)
     for option, pattern, target in PROMOTED:
-        (root / pattern.format(answers[option])).rename(root / target)
+        variant = pattern.format(answers[option])
+        if variant not in unchosen:
+            (root / variant).rename(root / target)
 
 
 def write_env(root: Path) -> None:

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import service, session, throttle
+from app.auth import service, throttle
 from app.auth.passwords import password_problem
 {%- if cookiecutter.rbac != "none" %}
 from app.auth.rbac import (
@@ -23,6 +25,7 @@ from app.auth.rbac import (
 {%- else %}
 from app.auth.rbac import grant_default_roles
 {%- endif %}
+from app.auth.session import interface as session
 from app.config import get_database_settings, get_settings
 from app.create_database import DatabaseCreationError, create_database
 from app.db import create_engine, create_sessionmaker
@@ -30,6 +33,17 @@ from app.db import create_engine, create_sessionmaker
 
 class CommandError(Exception):
     """A failure to report on one line, with a non-zero exit status."""
+
+
+@asynccontextmanager
+async def _database() -> AsyncIterator[AsyncSession]:
+    """Open a session on the configured database; close its engine after."""
+    engine = create_engine(get_database_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            yield db
+    finally:
+        await engine.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,77 +126,61 @@ async def _create_user(args: argparse.Namespace) -> str:
     problem = password_problem(password)
     if problem:
         raise CommandError(problem)
-    engine = create_engine(get_database_settings().database_url)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            try:
-                user = await service.create_user(db=db, email=email, password=password)
-                await grant_default_roles(db, user)
+    async with _database() as db:
+        try:
+            user = await service.create_user(db=db, email=email, password=password)
+            await grant_default_roles(db, user)
 {%- if cookiecutter.rbac != "none" %}
-                await grant_roles(db, user, args.roles)
+            await grant_roles(db, user, args.roles)
 {%- endif %}
-            except service.EmailTakenError:
-                raise CommandError(
-                    f"a user with email {service.normalize_email(email)} already exists"
-                ) from None
+        except service.EmailTakenError:
+            raise CommandError(
+                f"a user with email {service.normalize_email(email)} already exists"
+            ) from None
 {%- if cookiecutter.rbac != "none" %}
-            except UnknownRoleError as error:
-                raise CommandError(f"unknown role {error}") from None
+        except UnknownRoleError as error:
+            raise CommandError(f"unknown role {error}") from None
 {%- endif %}
-            await db.commit()
-            return f"created user {user.id} <{user.email}>"
-    finally:
-        await engine.dispose()
+        await db.commit()
+        return f"created user {user.id} <{user.email}>"
 {%- if cookiecutter.rbac != "none" %}
 
 
 async def _change_roles(args: argparse.Namespace) -> str:
-    engine = create_engine(get_database_settings().database_url)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            user = await service.find_user(db=db, email=args.email)
-            if user is None:
-                raise CommandError(
-                    f"no user with email {service.normalize_email(args.email)}"
-                )
-            try:
-                await args.change(db, user, args.roles)
-            except UnknownRoleError as error:
-                raise CommandError(f"unknown role {error}") from None
-            await db.commit()
-            done = args.done.format(", ".join(args.roles))
-            return f"{done} user {user.id} <{user.email}>"
-    finally:
-        await engine.dispose()
+    async with _database() as db:
+        user = await service.find_user(db=db, email=args.email)
+        if user is None:
+            raise CommandError(
+                f"no user with email {service.normalize_email(args.email)}"
+            )
+        try:
+            await args.change(db, user, args.roles)
+        except UnknownRoleError as error:
+            raise CommandError(f"unknown role {error}") from None
+        await db.commit()
+        done = args.done.format(", ".join(args.roles))
+        return f"{done} user {user.id} <{user.email}>"
 {%- endif %}
 
 
 async def _set_active(args: argparse.Namespace) -> str:
-    engine = create_engine(get_database_settings().database_url)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            user = await service.set_active(db=db, email=args.email, active=args.active)
-            if user is None:
-                raise CommandError(f"no user with email {args.email}")
-            if not args.active:
-                await session.end_sessions(db, user.id)
-            await db.commit()
-            state = "activated" if args.active else "deactivated"
-            return f"{state} user {user.id} <{user.email}>"
-    finally:
-        await engine.dispose()
+    async with _database() as db:
+        user = await service.set_active(db=db, email=args.email, active=args.active)
+        if user is None:
+            raise CommandError(f"no user with email {args.email}")
+        if not args.active:
+            await session.end_sessions(db, user.id)
+        await db.commit()
+        state = "activated" if args.active else "deactivated"
+        return f"{state} user {user.id} <{user.email}>"
 
 
 async def _cleanup_sessions(_args: argparse.Namespace) -> str:
     settings = get_settings()
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            sessions = await session.cleanup_expired(db)
-            failures = await throttle.cleanup(db=db, settings=settings)
-            await db.commit()
-    finally:
-        await engine.dispose()
+    async with _database() as db:
+        sessions = await session.cleanup_expired(db)
+        failures = await throttle.cleanup(db=db, settings=settings)
+        await db.commit()
     return (
         f"removed {sessions} expired or revoked sessions "
         f"and {failures} old login failures"
@@ -208,13 +206,9 @@ async def _clear_throttle(args: argparse.Namespace) -> str:
             throttle.registration_key(args.client),
         ]
         whom = f"client {args.client}"
-    engine = create_engine(get_database_settings().database_url)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            cleared = sum([await throttle.clear(db=db, key=key) for key in keys])
-            await db.commit()
-    finally:
-        await engine.dispose()
+    async with _database() as db:
+        cleared = sum([await throttle.clear(db=db, key=key) for key in keys])
+        await db.commit()
     return f"cleared {cleared} counted attempts of {whom}"
 
 

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from app.state import app_state
+
 # Stable constraint names, identical on SQLite and PostgreSQL, so that
 # migrations can refer to them and autogenerate never sees drift.
 NAMING_CONVENTION = {
@@ -141,8 +143,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """Yield a session for one request; it is closed when the request ends."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with app_state(request.app).sessionmaker() as session:
         yield session
 
 

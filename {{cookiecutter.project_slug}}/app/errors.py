@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app import faults
 from app.security import security_headers
+from app.state import app_state
 
 # FastAPI's default 422 body repeats the offending input, which may be a
 # password; keep only where and why.
@@ -127,7 +128,7 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
 async def _server_error(request: Request, error: Exception) -> JSONResponse:
     # Starlette sends this 500 from outside every middleware of the app, so it
     # brings the security headers itself. The server logs the traceback.
-    production: bool = request.app.state.settings.is_production
+    production = app_state(request.app).settings.is_production
     return JSONResponse(
         {"detail": "Internal Server Error"},
         status_code=500,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import faults
 from app.errors import UNAVAILABLE, DatabaseUnavailableError, describe
+from app.state import app_state
 
 router = APIRouter(tags=["health"])
 # Included last (app/main.py): FastAPI tries routes in order, and every route
@@ -36,9 +36,8 @@ async def health() -> dict[str, str]:
 )
 async def ready(request: Request) -> dict[str, str]:
     """Answer 200 when the database answers ``SELECT 1`` within DATABASE_TIMEOUT."""
-    engine: AsyncEngine = request.app.state.engine
     try:
-        async with engine.connect() as connection:
+        async with app_state(request.app).engine.connect() as connection:
             await connection.execute(_SELECT_ONE)
     except _FAILURES as error:
         raise DatabaseUnavailableError(describe(error)) from None

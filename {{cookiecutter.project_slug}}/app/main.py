@@ -6,30 +6,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import errors, health
 {%- if cookiecutter.rbac != "none" %}
 from app.admin import router as admin_router
 {%- endif %}
+from app.auth import rbac
 from app.auth import router as auth_router
-from app.auth import session
+from app.auth.flavour import RbacFlavour
+from app.auth.session import interface as session
 from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.limits import BodySizeLimitMiddleware
 from app.project import PROJECT_NAME
-from app.reader import Reader
 from app.security import SecurityHeadersMiddleware
+from app.state import AppState, app_state
 
-# mypy checks here that the chosen strategy module has the whole interface.
+# mypy checks here that the chosen strategy and RBAC flavour have their whole
+# interfaces.
 _strategy: SessionStrategy = session
+_flavour: RbacFlavour = rbac
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (read from the environment if absent)."""
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url, timeout=settings.database_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,10 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.reader = Reader(engine, timeout=settings.database_timeout)
-    app.state.sessionmaker = create_sessionmaker(engine)
+    engine = create_engine(settings.database_url, timeout=settings.database_timeout)
+    app.state.app = AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        session=session.install(app, settings, engine),
+    )
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth_router.router)
@@ -56,7 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
     app.include_router(session.router)
     app.include_router(health.readiness)
-    session.install(app, settings)
     # Inside the security headers, so that a 413 carries them too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it wraps everything, refusals of the CSRF check included.
@@ -66,10 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def release(app: FastAPI) -> None:
     """Close the database connections that ``app`` holds (at shutdown)."""
-    reader: Reader = app.state.reader
-    await reader.close()
-    engine: AsyncEngine = app.state.engine
-    await engine.dispose()
+    state = app_state(app)
+    await session.release(state.session)
+    await state.engine.dispose()
 
 
 app = create_app()

@@ -9,8 +9,14 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# The models, whose tables the migrations must match (their import
+# registers them on Base.metadata).
+{%- if cookiecutter.session_strategy != "signed_cookie" %}
 import app.auth.rbac
-import app.auth.session  # noqa: F401 - registers the strategy's tables
+import app.auth.session.models  # noqa: F401
+{%- else %}
+import app.auth.rbac  # noqa: F401
+{%- endif %}
 from app.config import get_database_settings
 from app.db import Base, create_engine
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.models import User
 from app.auth.rbac import grant_roles
+from app.state import app_state
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -150,7 +151,7 @@ async def can_write(client: httpx.AsyncClient, login_response: httpx.Response) -
 
 async def grant(app: FastAPI, email: str, *roles: str) -> None:
     """Give the user with ``email`` more roles, as ``python -m app grant-role`` does."""
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         user = await db.scalar(select(User).where(User.email == email))
         assert user is not None, email
         await grant_roles(db, user, roles)

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import update
 
 from app.auth.models import User
+from app.state import app_state
 from tests.helpers import call, grant, login, register, routes, session_of
 
 pytestmark = pytest.mark.anyio
@@ -115,7 +116,7 @@ async def test_a_deactivated_users_credentials_write_nothing(
     if any(ACCESS.get(route) == ADMIN for route in routes(app)):
         await grant(app, ADMIN_EMAIL, "admin")
     headers = await login(client, ADMIN_EMAIL)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(update(User).where(User.id == user_id).values(is_active=False))
         await db.commit()
     writes = [
@@ -128,5 +129,5 @@ async def test_a_deactivated_users_credentials_write_nothing(
         body = {"is_active": True, "roles": ["admin"], "refresh_token": "x"}
         status = await call(client, route, headers, parameter=str(user_id), body=body)
         assert status == 401, route
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         assert not (await db.get_one(User, user_id)).is_active

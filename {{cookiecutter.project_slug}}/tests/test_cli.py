@@ -8,9 +8,10 @@ import sys
 import httpx
 import pytest
 
-from app.auth.rbac import MeRead
+from app.auth.schemas import MeRead
 from app.config import Settings
 from app.main import create_app, release
+from app.state import app_state
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
 from tests.servers import PROJECT_ROOT
 
@@ -121,7 +122,7 @@ async def test_clear_throttle_lets_a_locked_account_log_in_at_once(
         await register(client, "ada@example.com")
         wrong = {"username": "ada@example.com", "password": "not the password"}
         right = {"username": "ada@example.com", "password": PASSWORD}
-        limit = app.state.settings.login_failures_per_account
+        limit = app_state(app).settings.login_failures_per_account
         for _ in range(limit):
             assert (await client.post("/auth/login", data=wrong)).status_code == 401
         assert (await client.post("/auth/login", data=right)).status_code == 429

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app, release
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, auth_headers
 from tests.proxy import Proxy, tcp_proxy
@@ -210,7 +211,7 @@ async def slow_app(make_settings: MakeSettings) -> AsyncIterator[FastAPI]:
 
     @app.get("/slow")
     async def slow() -> None:
-        engine: AsyncEngine = app.state.engine
+        engine: AsyncEngine = app_state(app).engine
         async with engine.connect() as connection:
             await connection.execute(text("SELECT pg_sleep(3)"))
 

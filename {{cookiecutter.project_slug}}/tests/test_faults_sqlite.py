@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app, release
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, auth_headers
 from tests.servers import register_on, uvicorn_server
@@ -157,7 +158,7 @@ async def buggy_app(make_settings: MakeSettings) -> AsyncIterator[FastAPI]:
 
     @app.get("/buggy")
     async def buggy() -> None:
-        engine: AsyncEngine = app.state.engine
+        engine: AsyncEngine = app_state(app).engine
         async with engine.connect() as connection:
             await connection.execute(text("SELECT * FROM no_such_table"))
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select, text
 
 from app.auth import service
 from app.auth.models import User
+from app.state import app_state
 from tests.helpers import (
     can_write,
     login_response,
@@ -29,7 +30,7 @@ CAROL = "carol@example.com"
 
 
 async def _delete_user(app: FastAPI, user_id: int) -> None:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(delete(User).where(User.id == user_id))
         await db.commit()
 
@@ -47,7 +48,7 @@ async def test_user_ids_are_never_reused(
 async def test_user_ids_come_from_a_counter_that_never_goes_back(
     app: FastAPI,
 ) -> None:
-    async with app.state.engine.connect() as connection:
+    async with app_state(app).engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             # Without AUTOINCREMENT, SQLite takes the highest rowid plus one.
             ddl = await connection.scalar(
@@ -85,7 +86,7 @@ async def test_a_credential_does_not_fit_a_new_user_given_the_same_id(
     bob = int(str((await register(client, BOB))["id"]))
     logged_in = await login_response(client, BOB)
     await _delete_user(app, bob)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             insert(User).values(id=bob, email=CAROL, password_hash="unusable")
         )
@@ -102,7 +103,7 @@ async def test_a_new_security_stamp_ends_every_credential(
     bob = int(str((await register(client, BOB))["id"]))
     logged_in = await login_response(client, BOB)
     assert await can_write(client, logged_in)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         before = await db.scalar(select(User.security_stamp).where(User.id == bob))
         # The stamp alone: no session row is deleted, no family revoked.
         await service.rotate_security_stamp(db=db, user_id=bob)

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
-from app.auth import session
 from app.auth.guards import can_read_users, can_write_users
 from app.auth.models import User
+from app.auth.rbac import Principal
 from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
-from app.auth.strategy import Principal
+from app.auth.session import interface as session
 from app.db import SessionDep
 
 log = logging.getLogger("app.auth")

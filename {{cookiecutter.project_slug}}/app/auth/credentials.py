@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -12,6 +14,7 @@ from app.auth import service, throttle
 from app.auth.models import User
 from app.db import SessionDep
 from app.errors import BusyError, TooManyAttemptsError
+from app.state import app_state
 
 INVALID_CREDENTIALS = "Incorrect email or password"
 
@@ -34,12 +37,28 @@ async def counted_attempt(
 ) -> throttle.Attempt:
     """Count a password check for ``email`` from this client, or answer 429."""
     client = client_address(request)
-    try:
+    with _throttled(f"login throttled email={email!r} client={client}"):
         return await throttle.count_attempt(
-            db=db, settings=request.app.state.settings, email=email, client=client
+            db=db, settings=app_state(request.app).settings, email=email, client=client
         )
+
+
+async def counted_registration(request: Request, db: SessionDep) -> None:
+    """Count a registration from this client, or answer 429."""
+    client = client_address(request)
+    with _throttled(f"registration throttled client={client}"):
+        await throttle.count_registration(
+            db=db, settings=app_state(request.app).settings, client=client
+        )
+
+
+@contextmanager
+def _throttled(what: str) -> Iterator[None]:
+    # Every 429 of the throttle is answered here, in one place.
+    try:
+        yield
     except throttle.ThrottledError as error:
-        log.warning("login throttled email=%r client=%s", email, client)
+        log.warning("%s", what)
         raise TooManyAttemptsError(error.retry_after) from None
 
 

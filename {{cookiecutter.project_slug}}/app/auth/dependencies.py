@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.auth.session import current_principal
-from app.auth.strategy import Principal
+from app.auth.rbac import Principal
+from app.auth.session.interface import current_principal
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

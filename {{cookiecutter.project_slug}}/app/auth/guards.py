@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import HTTPException, status
 
 from app.auth.dependencies import CurrentUser
-from app.auth.strategy import Principal
+from app.auth.rbac import Principal
 
 Guard = Callable[[Principal], Awaitable[Principal]]
 

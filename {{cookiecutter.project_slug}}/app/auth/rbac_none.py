@@ -15,10 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
-from app.auth.schemas import UserRead
 
 __all__ = [
-    "MeRead",
     "Principal",
     "UnknownRoleError",
     "from_claims",
@@ -41,15 +39,6 @@ class Principal:
 
 class UnknownRoleError(ValueError):
     """A role that does not exist was named."""
-
-
-class MeRead(UserRead):
-    """What ``GET /auth/me`` answers."""
-
-    @classmethod
-    def of(cls, principal: Principal) -> MeRead:
-        """Build the answer for the logged-in principal."""
-        return cls(id=principal.id, email=principal.email)
 
 
 async def grant_roles(db: AsyncSession, user: User, roles: Sequence[str]) -> None:

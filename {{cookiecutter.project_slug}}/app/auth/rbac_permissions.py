@@ -28,11 +28,9 @@ from app.auth.roles import (
     names,
     revoke_roles,
 )
-from app.auth.schemas import UserRead
 from app.db import Base
 
 __all__ = [
-    "MeRead",
     "Principal",
     "UnknownRoleError",
     "from_claims",
@@ -75,23 +73,6 @@ class Principal:
     email: str
     roles: frozenset[str] = field(default_factory=frozenset)
     permissions: frozenset[str] = field(default_factory=frozenset)
-
-
-class MeRead(UserRead):
-    """What ``GET /auth/me`` answers."""
-
-    roles: list[str]
-    permissions: list[str]
-
-    @classmethod
-    def of(cls, principal: Principal) -> MeRead:
-        """Build the answer for the logged-in principal."""
-        return cls(
-            id=principal.id,
-            email=principal.email,
-            roles=sorted(principal.roles),
-            permissions=sorted(principal.permissions),
-        )
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:

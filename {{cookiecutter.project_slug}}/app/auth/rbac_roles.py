@@ -24,10 +24,8 @@ from app.auth.roles import (
     names,
     revoke_roles,
 )
-from app.auth.schemas import UserRead
 
 __all__ = [
-    "MeRead",
     "Principal",
     "UnknownRoleError",
     "from_claims",
@@ -47,19 +45,6 @@ class Principal:
     id: int
     email: str
     roles: frozenset[str] = field(default_factory=frozenset)
-
-
-class MeRead(UserRead):
-    """What ``GET /auth/me`` answers."""
-
-    roles: list[str]
-
-    @classmethod
-    def of(cls, principal: Principal) -> MeRead:
-        """Build the answer for the logged-in principal."""
-        return cls(
-            id=principal.id, email=principal.email, roles=sorted(principal.roles)
-        )
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:

@@ -8,14 +8,19 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.security.base import SecurityBase
 
-from app.auth import service, session, throttle
-from app.auth.credentials import client_address, counted_attempt
+from app.auth import service, throttle
+from app.auth.credentials import (
+    VerifiedUser,
+    counted_attempt,
+    counted_registration,
+)
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
-from app.auth.rbac import MeRead, grant_default_roles
-from app.auth.schemas import PasswordChange, UserCreate, UserRead
+from app.auth.rbac import grant_default_roles
+from app.auth.schemas import MeRead, PasswordChange, UserCreate, UserRead
+from app.auth.session import interface as session
 from app.db import SessionDep
-from app.errors import BusyError, TooManyAttemptsError
+from app.errors import BusyError
 
 log = logging.getLogger("app.auth")
 
@@ -43,6 +48,16 @@ async def me(request: Request, response: Response) -> MeRead:
     return MeRead.of(await session.current_principal(request, response))
 
 
+@router.post("/login")
+async def login(
+    user: VerifiedUser, request: Request, response: Response, db: SessionDep
+) -> session.LoginResponse:
+    """Log in with the OAuth2 password form; the strategy starts the session."""
+    return await session.start_session(
+        request=request, response=response, db=db, user=user
+    )
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
 async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
     """Create an account. Fields other than email and password are ignored.
@@ -50,14 +65,7 @@ async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
     Each registration costs a password hash, taken address or not (so timing
     tells nothing), and so is counted per client like a failed login.
     """
-    client = client_address(request)
-    try:
-        await throttle.count_registration(
-            db=db, settings=request.app.state.settings, client=client
-        )
-    except throttle.ThrottledError as error:
-        log.warning("registration throttled client=%s", client)
-        raise TooManyAttemptsError(error.retry_after) from None
+    await counted_registration(request, db)
     try:
         user = await service.create_user(
             db=db, email=body.email, password=body.password

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from app.auth.rbac import Principal, to_claims
 
 
 class UserCreate(BaseModel):
@@ -21,6 +22,25 @@ class UserRead(BaseModel):
 
     id: int
     email: str
+
+
+class MeRead(UserRead):
+    """What ``GET /auth/me`` answers: the user, as the chosen RBAC knows it."""
+{%- if cookiecutter.rbac != "none" %}
+
+    roles: list[str]
+{%- endif %}
+{%- if cookiecutter.rbac == "permissions" %}
+    permissions: list[str]
+{%- endif %}
+
+    @classmethod
+    def of(cls, principal: Principal) -> MeRead:
+        """Build the answer for the logged-in principal."""
+        # The claims an access token carries are what /auth/me shows.
+        return cls.model_validate(
+            {"id": principal.id, "email": principal.email, **to_claims(principal)}
+        )
 
 
 class PasswordChange(BaseModel):

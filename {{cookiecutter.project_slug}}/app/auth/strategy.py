@@ -1,33 +1,36 @@
 """What every session strategy provides.
 
-The chosen strategy lives in :mod:`app.auth.session`; it is a module that
+The chosen strategy is the package :mod:`app.auth.session`; the rest of the
+application sees it through :mod:`app.auth.session.interface`, a module that
 satisfies :class:`SessionStrategy`, which mypy checks in :mod:`app.main`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.models import User
-
-# The user behind a request, as the chosen RBAC flavour knows it: id and
-# email, plus roles (and permissions) where the project has them.
-from app.auth.rbac import Principal as Principal
+from app.auth.rbac import Principal
 from app.config import Settings
+
+if TYPE_CHECKING:
+    # Only a type: the strategy's own modules are imported through this one's
+    # importers, never by it.
+    from app.auth.session.state import SessionState
 
 
 class SessionStrategy(Protocol):
-    """The interface of a session strategy module.
+    """The interface of a session strategy.
 
-    Each module also defines ``LoginResponse``, the body of a login.
+    Its module also defines ``LoginResponse``, the body of a login.
     """
 
-    # /auth/login, /auth/logout and whatever else the strategy serves.
+    # /auth/logout and whatever else the strategy serves.
     router: APIRouter
 
     @property
@@ -38,8 +41,13 @@ class SessionStrategy(Protocol):
         may renew its session on ``response``.
         """
 
-    def install(self, app: FastAPI, settings: Settings) -> None:
-        """Add the strategy's middleware and state to a new application."""
+    def install(
+        self, app: FastAPI, settings: Settings, engine: AsyncEngine
+    ) -> SessionState:
+        """Add the strategy's middleware to a new application; return its state."""
+
+    async def release(self, state: SessionState) -> None:
+        """Close what :meth:`install` opened (at shutdown)."""
 
     async def start_session(
         self, *, request: Request, response: Response, db: AsyncSession, user: User

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from app.auth.models import User
 from app.auth.roles import roles_by_user, set_roles
+from app.state import app_state
 from tests.helpers import PASSWORD, auth_headers, grant, login, register, session_works
 
 pytestmark = pytest.mark.anyio
@@ -208,7 +209,7 @@ async def test_a_deactivated_admin_has_no_rights(
     )
     headers = auth_headers(client, logged_in)
     assert (await client.get("/admin/users", headers=headers)).status_code == 200
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(update(User).where(User.email == ADA).values(is_active=False))
         await db.commit()
     assert not await session_works(client, logged_in)
@@ -308,7 +309,7 @@ async def test_unknown_role_error_has_the_documented_shape(
 
 
 async def _as_database_says(app: FastAPI, user_id: int) -> tuple[bool, list[str]]:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         user = await db.get_one(User, user_id)
         roles = await roles_by_user(db, [user_id])
         return user.is_active, roles[user_id]
@@ -321,7 +322,7 @@ async def test_a_demoted_admin_cannot_restore_itself(
     # write is authorised against the database all the same.
     ids = await _users(app, client)
     ada = await login(client, ADA)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await set_roles(db, await db.get_one(User, ids[ADA]), ["user"])
         await db.commit()
     writes = [
@@ -341,7 +342,7 @@ async def test_a_deactivated_admin_cannot_reactivate_itself(
 ) -> None:
     ids = await _users(app, client)
     ada = await login(client, ADA)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(User).where(User.id == ids[ADA]).values(is_active=False)
         )

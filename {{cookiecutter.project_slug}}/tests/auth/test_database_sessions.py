@@ -21,18 +21,14 @@ from sqlalchemy import delete, event, select, update
 from app.auth.cookies import MAX_COOKIE_BYTES
 from app.auth.csrf import issue_token, make_signer, token_is_valid
 from app.auth.models import User
-from app.auth.session import (
-    TOUCH_AFTER,
-    USER_AGENT_LENGTH,
-    UserSession,
-    cleanup_expired,
-    end_sessions,
-    token_hash,
-)
+from app.auth.session.interface import cleanup_expired, end_sessions
+from app.auth.session.models import USER_AGENT_LENGTH, UserSession
+from app.auth.session.store import TOUCH_AFTER, token_hash
 from app.config import Settings
 from app.db import utcnow
 from app.main import create_app, release
 from app.reader import Reader
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, login, register
 from tests.servers import PROJECT_ROOT, register_on
@@ -79,12 +75,12 @@ async def _logged_in(client: httpx.AsyncClient, email: str = "ada@example.com") 
 
 
 async def _rows(app: FastAPI) -> list[UserSession]:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         return list(await db.scalars(select(UserSession).order_by(UserSession.id)))
 
 
 async def _row(app: FastAPI, cookie: str) -> UserSession:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         row: UserSession | None = await db.scalar(
             select(UserSession).where(UserSession.token_hash == token_hash(cookie))
         )
@@ -94,7 +90,7 @@ async def _row(app: FastAPI, cookie: str) -> UserSession:
 
 async def _forge(app: FastAPI, cookie: str, **values: datetime) -> None:
     """Change the stored session of ``cookie`` behind the application's back."""
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(UserSession)
             .where(UserSession.token_hash == token_hash(cookie))
@@ -112,8 +108,8 @@ def _statements(app: FastAPI) -> Iterator[list[str]]:
         # (connection, cursor, statement, parameters, context, executemany)
         seen.append(args[2])
 
-    engine = app.state.engine.sync_engine
-    reader: Reader = app.state.reader
+    engine = app_state(app).engine.sync_engine
+    reader: Reader = app_state(app).session.reader
     event.listen(engine, "before_cursor_execute", record)
     reader.trace(seen.append)
     try:
@@ -436,7 +432,7 @@ async def test_end_sessions_ends_every_session_of_the_user(
     async with _browser(app) as laptop, _browser(app) as eve:
         await login(laptop, "ada@example.com")
         await _logged_in(eve, "eve@example.com")
-        async with app.state.sessionmaker() as db:
+        async with app_state(app).sessionmaker() as db:
             assert isinstance(user["id"], int)
             await end_sessions(db, user["id"])
             await db.commit()
@@ -449,7 +445,7 @@ async def test_a_deactivated_user_loses_every_session(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await _logged_in(client)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(update(User).values(is_active=False))
         await db.commit()
     assert (await client.get("/auth/me")).status_code == 401
@@ -461,12 +457,12 @@ async def test_deleting_a_user_deletes_their_sessions(
     await _logged_in(client)
     async with _browser(app) as eve:
         await _logged_in(eve, "eve@example.com")
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(delete(User).where(User.email == "ada@example.com"))
         await db.commit()
     rows = await _rows(app)
     assert len(rows) == 1
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         eve_id = await db.scalar(select(User.id))
     assert rows[0].user_id == eve_id
 
@@ -495,7 +491,7 @@ async def test_cleanup_removes_expired_sessions_and_counts_them(
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().startswith("removed 1 expired or revoked sessions")
     assert len(await _rows(app)) == 1
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         assert await cleanup_expired(db) == 0
     assert (await client.get("/auth/me")).status_code == 200
 

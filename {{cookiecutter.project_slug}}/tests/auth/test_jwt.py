@@ -25,13 +25,15 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 
-from app.auth import session
 from app.auth.models import User
 from app.auth.rbac import Principal, to_claims
-from app.auth.session import REQUIRED_CLAIMS, RefreshToken
+from app.auth.session import interface as session
+from app.auth.session.models import RefreshToken
+from app.auth.session.tokens import LEEWAY, REQUIRED_CLAIMS
 from app.config import Settings, describe
 from app.db import utcnow
 from app.main import create_app, release
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.database import UNREACHABLE_URL
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
@@ -128,7 +130,7 @@ def _hand_made(
 
 async def _family_rows(app: FastAPI, refresh_token: str) -> list[RefreshToken]:
     token_hash = hashlib.sha256(refresh_token.encode()).hexdigest()
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         family = select(RefreshToken.family).where(
             RefreshToken.token_hash == token_hash
         )
@@ -417,7 +419,7 @@ async def test_reusing_a_spent_refresh_token_revokes_its_family(
     first = await _registered_login(client)
     other_device = await _login(client)
     second = (await _refresh(client, first["refresh_token"])).json()
-    with caplog.at_level(logging.WARNING, logger=session.__name__):
+    with caplog.at_level(logging.WARNING, logger="app.auth.session"):
         reused = await _refresh(client, first["refresh_token"])
     assert reused.status_code == 401
     # The pair issued from the spent token stops refreshing too.
@@ -463,7 +465,7 @@ async def test_refresh_family_has_an_absolute_lifetime(
     assert lifetime - timedelta(seconds=settings.refresh_token_ttl) < timedelta(
         minutes=1
     )
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1))
         )
@@ -475,7 +477,7 @@ async def test_inactive_user_cannot_refresh(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     tokens = await _registered_login(client)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(update(User).values(is_active=False))
         await db.commit()
     assert (await _refresh(client, tokens["refresh_token"])).status_code == 401
@@ -543,7 +545,7 @@ async def test_end_sessions_revokes_every_family_of_the_user(
     ada = await _registered_login(client, "ada@example.com")
     ada_laptop = await _login(client, "ada@example.com")
     eve = await _registered_login(client, "eve@example.com")
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         ada_id = await db.scalar(select(User.id).where(User.email == "ada@example.com"))
         assert ada_id is not None
         await session.end_sessions(db, ada_id)
@@ -566,7 +568,7 @@ async def test_cleanup_removes_dead_families_and_keeps_what_detects_reuse(
     )
     expired = await _login(client)
     [expired_row] = await _family_rows(app, expired["refresh_token"])
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(RefreshToken)
             .where(RefreshToken.family == expired_row.family)
@@ -586,7 +588,7 @@ async def test_deleting_a_user_deletes_their_refresh_tokens(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await _registered_login(client)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(delete(User))
         await db.commit()
         left = await db.scalar(select(func.count()).select_from(RefreshToken))
@@ -843,7 +845,7 @@ async def test_a_remembered_token_still_expires(
     token = (await _registered_login(client))["access_token"]
     assert (await _me(client, token)).status_code == 200  # verified, remembered
     exp = jwt.decode(token, options={"verify_signature": False})["exp"]
-    monkeypatch.setattr(time, "time", lambda: exp + session.LEEWAY + 1)
+    monkeypatch.setattr(time, "time", lambda: exp + LEEWAY + 1)
     assert (await _me(client, token)).status_code == 401
 
 

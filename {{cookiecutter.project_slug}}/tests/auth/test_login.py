@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from app.auth import passwords
 from app.auth.models import User
+from app.state import app_state
 from tests.helpers import (
     PASSWORD,
     auth_headers,
@@ -52,7 +53,7 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
 
 
 async def _deactivate(app: FastAPI, email: str) -> None:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(User).where(User.email == email).values(is_active=False)
         )
@@ -116,7 +117,7 @@ async def test_outdated_hash_is_upgraded_at_login(
 ) -> None:
     await register(client, "ada@example.com")
     weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192),))
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(User)
             .where(User.email == "ada@example.com")
@@ -124,7 +125,7 @@ async def test_outdated_hash_is_upgraded_at_login(
         )
         await db.commit()
     await login(client, "ada@example.com")
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         stored = await db.scalar(
             select(User.password_hash).where(User.email == "ada@example.com")
         )

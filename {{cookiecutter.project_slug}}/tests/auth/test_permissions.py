@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import insert, select
 
 from app.auth.guards import require_permission
-from app.auth.rbac import Permission, role_permissions
+from app.auth.rbac import Permission, Principal, role_permissions
 from app.auth.roles import Role
-from app.auth.strategy import Principal
+from app.state import app_state
 from tests.helpers import grant, login, register
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +23,7 @@ BOB = "bob@example.com"
 
 async def _add_role(app: FastAPI, name: str, *permissions: str) -> None:
     """Create a role holding ``permissions``, creating those that do not exist."""
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         role = Role(name=name)
         db.add(role)
         for permission in permissions:

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import delete, func, select, update
 
 from app.auth.models import User
-from app.auth.rbac import principal_select, to_principal
+from app.auth.rbac import Principal, principal_select, to_principal
 from app.auth.roles import Role, set_roles, user_roles
-from app.auth.strategy import Principal
+from app.state import app_state
 from tests.helpers import PASSWORD, call, grant, login, register, routes, session_of
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +25,7 @@ ADA = "ada@example.com"
 
 
 async def _roles_in_db(app: FastAPI, email: str) -> set[str]:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         names = await db.scalars(
             select(Role.name)
             .join(user_roles, user_roles.c.role_id == Role.id)
@@ -37,7 +37,7 @@ async def _roles_in_db(app: FastAPI, email: str) -> set[str]:
 
 async def _principal(app: FastAPI, email: str) -> Principal:
     """Load the principal as a strategy does: one query, then ``to_principal``."""
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         rows = (await db.execute(principal_select().where(User.email == email))).all()
     return to_principal(rows)
 
@@ -53,7 +53,7 @@ async def test_a_registered_user_gets_the_role_user(client: httpx.AsyncClient) -
 async def test_without_the_default_role_registering_still_works(
     app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(delete(Role).where(Role.name == "user"))
         await db.commit()
     await register(client, ADA)
@@ -101,7 +101,7 @@ async def test_the_principal_has_every_role_and_none_of_an_inactive_user(
     await register(client, ADA)
     await grant(app, ADA, "admin")
     assert (await _principal(app, ADA)).roles == {"admin", "user"}
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(update(User).where(User.email == ADA).values(is_active=False))
         await db.commit()
     principal = await _principal(app, ADA)
@@ -113,7 +113,7 @@ async def test_a_user_without_roles_still_has_a_principal(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await register(client, ADA)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         user = await db.scalar(select(User).where(User.email == ADA))
         assert user is not None
         await set_roles(db, user, [])
@@ -129,7 +129,7 @@ async def test_deleting_a_user_deletes_their_grants(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await register(client, ADA)
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         user = await db.scalar(select(User).where(User.email == ADA))
         await db.delete(user)
         await db.commit()
@@ -153,7 +153,7 @@ def _cli(
 
 
 async def _count_users(app: FastAPI) -> int:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         return int(await db.scalar(select(func.count()).select_from(User)) or 0)
 
 

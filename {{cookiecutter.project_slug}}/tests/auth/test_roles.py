@@ -9,8 +9,9 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
 from app.auth.guards import require_role
+from app.auth.rbac import Principal
 from app.auth.roles import Role
-from app.auth.strategy import Principal
+from app.state import app_state
 from tests.helpers import grant, login, register
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +39,7 @@ def _mount(app: FastAPI) -> None:
 
 
 async def _add_role(app: FastAPI, name: str) -> None:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         db.add(Role(name=name))
         await db.commit()
 

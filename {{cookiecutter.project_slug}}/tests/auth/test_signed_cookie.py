@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from itsdangerous import URLSafeSerializer
 
 from app.auth.cookies import MAX_COOKIE_BYTES
-from app.auth.session import RENEW_AFTER, SALT, make_serializer
+from app.auth.session.cookie import SALT, make_serializer
+from app.auth.session.principal import RENEW_AFTER
 from app.config import Settings
 from app.main import create_app, release
 from tests.conftest import MakeSettings

@@ -16,6 +16,7 @@ from app.auth import passwords, throttle
 from app.auth.models import LoginFailure
 from app.db import utcnow
 from app.main import create_app, release
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, logout, register
 
@@ -34,7 +35,7 @@ async def _attempt(
 
 
 async def _age_failures(app: FastAPI, seconds: int) -> None:
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         await db.execute(
             update(LoginFailure).values(
                 created_at=utcnow() - timedelta(seconds=seconds)
@@ -47,23 +48,23 @@ async def test_repeated_failures_lock_the_account_for_a_while(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await register(client, "ada@example.com")
-    limit = app.state.settings.login_failures_per_account
+    limit = app_state(app).settings.login_failures_per_account
     for _ in range(limit):
         assert (await _attempt(client, "ada@example.com")).status_code == 401
     locked = await _attempt(client, "ada@example.com", PASSWORD)
     assert locked.status_code == 429
     retry_after = int(locked.headers["retry-after"])
-    assert 0 < retry_after <= app.state.settings.login_failure_window + 1
+    assert 0 < retry_after <= app_state(app).settings.login_failure_window + 1
 
     # Once the window has passed, the real owner gets in.
-    await _age_failures(app, app.state.settings.login_failure_window + 1)
+    await _age_failures(app, app_state(app).settings.login_failure_window + 1)
     assert (await _attempt(client, "ada@example.com", PASSWORD)).status_code == 200
 
 
 async def test_unknown_accounts_are_throttled_the_same_way(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    limit = app.state.settings.login_failures_per_account
+    limit = app_state(app).settings.login_failures_per_account
     for _ in range(limit):
         assert (await _attempt(client, "nobody@example.com")).status_code == 401
     assert (await _attempt(client, "nobody@example.com")).status_code == 429
@@ -86,7 +87,7 @@ async def test_a_success_clears_the_account_failures(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await register(client, "ada@example.com")
-    limit = app.state.settings.login_failures_per_account
+    limit = app_state(app).settings.login_failures_per_account
     for _ in range(limit - 1):
         await _attempt(client, "ada@example.com")
     assert (await _attempt(client, "ada@example.com", PASSWORD)).status_code == 200
@@ -186,7 +187,7 @@ async def test_a_full_hashing_capacity_answers_503_without_counting_a_failure(
     held.go.set()
     assert (await first).status_code == 401
     # Only the attempt whose password was checked counts against the account.
-    async with app.state.sessionmaker() as db:
+    async with app_state(app).sessionmaker() as db:
         counted = await db.scalar(
             select(func.count())
             .select_from(LoginFailure)

@@ -1,0 +1,35 @@
+"""The strategy's own routes: logout, here and everywhere."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response, status
+
+from app.auth.cookies import logged_out
+from app.auth.session.lifecycle import end_sessions
+from app.auth.session.principal import CurrentPrincipal
+from app.db import SessionDep
+from app.state import app_state
+
+log = logging.getLogger("app.auth")
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: CurrentPrincipal, request: Request) -> Response:
+    """Forget the session cookie in this browser."""
+    log.info("logout user_id=%s", principal.id)
+    return logged_out(app_state(request.app).settings)
+
+
+@router.post("/logout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_everywhere(
+    principal: CurrentPrincipal, request: Request, db: SessionDep
+) -> Response:
+    """End every session of the user, in every browser."""
+    await end_sessions(db, principal.id)
+    await db.commit()
+    log.info("logout everywhere user_id=%s", principal.id)
+    return logged_out(app_state(request.app).settings)
