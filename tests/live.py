@@ -116,10 +116,9 @@ def serve(
 def create_admin(project: Path, env: Mapping[str, str], venv: Path, email: str) -> str:
     """Create an ``admin`` from the command line; return its password."""
     password = secrets.token_urlsafe(ADMIN_PASSWORD_BYTES)
-    python = loopback.venv_bin(venv, "python")
-    command = [python, "-m", "app", "create-user", "--email", email]
+    python = os.fspath(loopback.venv_bin(venv, "python"))
     run(
-        [*command, "--role", "admin"],
+        [python, "-m", "app", "create-user", "--email", email, "--role", "admin"],
         cwd=project,
         env=env,
         timeout=120,
