@@ -35,7 +35,7 @@ from pathlib import Path
 
 from machine import detect_machine
 from paths import BENCH_DIR, TEMPLATE_DIR, loopback
-from procs import CHILDREN, BenchError, log
+from procs import CHILDREN, guarded, log
 from server import EMAIL, start_server
 from targets import bake, create_user, install_and_migrate
 from venvs import enter_bench_venv
@@ -183,22 +183,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Bootstrap the bench's venv, then measure; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    try:
+
+    def bootstrap_and_measure() -> int:
         enter_bench_venv(__file__, argv)
-        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-            template = args.template.resolve()
-            port, password = serve(template, args.strategy, Path(tmp), stack)
-            one = ["127.0.0.2"]
-            many = [f"127.0.0.{n}" for n in range(2, 2 + FLOOD_CONNECTIONS)]
-            phases = [
-                measure(port, password, "alone", []),
-                measure(port, password, "flood from 1 address", one),
-                measure(port, password, f"flood from {len(many)} addresses", many),
-            ]
-    except BenchError as error:
-        CHILDREN.stop_all()
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
+        write_report(args, phases(args.template.resolve(), args.strategy))
+        return 0
+
+    return guarded(bootstrap_and_measure)
+
+
+def phases(template: Path, strategy: str) -> list[Phase]:
+    """Serve a project and measure the logins alone, then during each flood."""
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        port, password = serve(template, strategy, Path(tmp), stack)
+        one = ["127.0.0.2"]
+        many = [f"127.0.0.{n}" for n in range(2, 2 + FLOOD_CONNECTIONS)]
+        return [
+            measure(port, password, "alone", []),
+            measure(port, password, "flood from 1 address", one),
+            measure(port, password, f"flood from {len(many)} addresses", many),
+        ]
+
+
+def write_report(args: argparse.Namespace, phases: list[Phase]) -> None:
+    """Print the phases as a Markdown table and write it to ``--output``."""
     report = [
         f"Template: `{args.template.resolve()}`, strategy `{args.strategy}`, SQLite, "
         f"{FLOOD_CONNECTIONS} flooding connections, {LOGINS} logins per phase.",
@@ -210,7 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = "\n".join(report) + "\n"
     args.output.write_text(text, encoding="utf-8")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,15 @@ from pathlib import Path
 from loading import Loader
 from machine import detect_machine
 from paths import BENCH_DIR
-from procs import CHILDREN, BenchError, apt_install, log, raise_interrupt, run_cmd
+from procs import (
+    CHILDREN,
+    BenchError,
+    apt_install,
+    guarded,
+    log,
+    raise_interrupt,
+    run_cmd,
+)
 from server import Server, log_in
 from targets import Context, Target, choices, pick, prepare_ours, prepare_peer
 from venvs import enter_bench_venv
@@ -169,15 +177,26 @@ def count(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Count every target; print and write the report."""
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        enter_bench_venv(__file__, sys.argv[1:] if argv is None else argv)
-    except BenchError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    # The same string hashes, so the same instructions, in every run.
-    os.environ["PYTHONHASHSEED"] = "0"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+
+    def bootstrap_and_count() -> int:
+        enter_bench_venv(__file__, argv)
+        signal.signal(signal.SIGTERM, raise_interrupt)
+        # The same string hashes, so the same instructions, in every run.
+        os.environ["PYTHONHASHSEED"] = "0"
+        rows, failed = count_all(args)
+        report = render(rows, failed, args)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "instructions.md").write_text(report, encoding="utf-8")
+        print(report)
+        return 1 if failed else 0
+
+    return guarded(bootstrap_and_count)
+
+
+def count_all(args: argparse.Namespace) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """Count every target; return the counts and the targets that failed."""
     tmp = Path(tempfile.mkdtemp(prefix="fastapi-sessions-instructions-"))
     rows: list[tuple[str, str, int]] = []
     failed: list[str] = []
@@ -213,20 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BenchError as error:
                 log(f"{target.name}: {error}")
                 failed.append(f"{target.name}: {error}")
-    except BenchError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
         CHILDREN.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, failed, args)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "instructions.md").write_text(report, encoding="utf-8")
-    print(report)
-    return 1 if failed else 0
+    return rows, failed
 
 
 def measure(

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,20 @@ class Children:
 
 
 CHILDREN = Children()
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """Run a script's body; on an error or Ctrl-C stop every child, say so, exit."""
+    try:
+        return body()
+    except BenchError as error:
+        CHILDREN.stop_all()
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        CHILDREN.stop_all()
+        print("bench: interrupted; every server it started is stopped", file=sys.stderr)
+        return 130
 
 
 def raise_interrupt(signum: int, _frame: Any) -> None:

@@ -38,7 +38,7 @@ from loading import LOADGEN, LUA_SCRIPT, Loader
 from machine import detect_machine, find_wrk, postgres_reachable
 from measuring import measure
 from paths import BENCH_DIR, TEMPLATE_DIR
-from procs import CHILDREN, BenchError, log, raise_interrupt
+from procs import CHILDREN, BenchError, guarded, log, raise_interrupt
 from report import comparisons, render_markdown
 from results import FailedTarget, Report, Settings, TargetResult, as_json
 from targets import PEER_APP, Context, Target, choices, pick
@@ -290,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Bootstrap the bench's venv, then run; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    try:
+
+    def bootstrap_and_run() -> int:
         if args.refresh_venvs and not in_venv(VENV_BENCH):
             shutil.rmtree(VENV_BENCH, ignore_errors=True)
         enter_bench_venv(__file__, [a for a in argv if a != "--refresh-venvs"])
@@ -298,14 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for venv in (VENV_APP, VENV_PEER):
                 shutil.rmtree(venv, ignore_errors=True)
         return run(args)
-    except BenchError as error:
-        CHILDREN.stop_all()
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        CHILDREN.stop_all()
-        print("bench: interrupted; every server it started is stopped", file=sys.stderr)
-        return 130
+
+    return guarded(bootstrap_and_run)
 
 
 if __name__ == "__main__":
