@@ -1,8 +1,8 @@
-"""A generated project served for real: uvicorn on loopback, a user, its headers.
+"""A generated project served for real, for the matrix's fuzzing and browser steps.
 
-The fuzzing and browser steps of the matrix talk to the project over HTTP, as
-a client would. The server runs from the project's own venv on a free port
-of 127.0.0.1, with ``ENVIRONMENT=test`` and a database migrated for it alone.
+They talk to the project over HTTP, as a client would. The server runs from
+the project's own venv on a free port of 127.0.0.1 (``loopback.py``, shared
+with the bench), with ``ENVIRONMENT=test`` and a database migrated for it alone.
 """
 
 from __future__ import annotations
