@@ -9,11 +9,11 @@ of a taken address: from one client address, and from forty.
     python bench/flood.py                     # the template in this checkout
     python bench/flood.py --template DIR      # another copy (say, an older commit)
 
-It reuses ``bench/run.py``'s set-up: its virtual environments, the generated
-project (``jwt`` on SQLite by default), uvicorn with one worker pinned to one
-core and this driver on the other. The flooding clients use loopback
-addresses 127.0.0.2 and up, the measured client 127.0.0.1. Figures go to
-standard output and ``bench/flood.md``.
+It reuses ``bench/run.py``'s set-up (``targets.py``): its virtual
+environments, the generated project (``jwt`` on SQLite by default), uvicorn
+with one worker pinned to one core and this driver on the other. The flooding
+clients use loopback addresses 127.0.0.2 and up, the measured client
+127.0.0.1. Figures go to standard output and ``bench/flood.md``.
 """
 
 from __future__ import annotations
@@ -22,26 +22,30 @@ import argparse
 import contextlib
 import http.client
 import json
-import os
 import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import run as bench
+from machine import detect_machine
+from paths import BENCH_DIR, TEMPLATE_DIR, loopback
+from procs import CHILDREN, guarded, log
+from server import EMAIL, start_server
+from targets import bake, create_user, install_and_migrate
+from venvs import enter_bench_venv
 
 FLOOD_CONNECTIONS = 40
 LOGINS = 20
 # Seconds the flood runs before the measured logins start.
 RAMP_UP = 1.0
 TAKEN = "taken@example.com"
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @dataclass
@@ -58,12 +62,17 @@ class Phase:
         times = sorted(self.login_seconds)
         median = statistics.median(times) * 1000
         p90 = times[int(0.9 * (len(times) - 1))] * 1000
-        logins = ", ".join(f"{n}×{s}" for s, n in sorted(self.login_statuses.items()))
-        flood = ", ".join(f"{n}×{s}" for s, n in sorted(self.flood_statuses.items()))
+        logins = _counts(self.login_statuses)
+        flood = _counts(self.flood_statuses)
         return (
             f"| {self.name} | {median:,.0f} | {p90:,.0f} | {max(times) * 1000:,.0f} "
             f"| {logins} | {flood or '-'} |"
         )
+
+
+def _counts(statuses: Counter[int]) -> str:
+    """Return how many times each status came: ``20×200, 3×429``."""  # noqa: RUF002
+    return ", ".join(f"{n}{TIMES}{s}" for s, n in sorted(statuses.items()))
 
 
 def post(
@@ -85,10 +94,8 @@ def post(
 
 def login(port: int, password: str) -> tuple[int, float]:
     """Log in as the bench user from 127.0.0.1."""
-    form = urllib.parse.urlencode({"username": bench.EMAIL, "password": password})
-    return post(
-        port, "/auth/login", form.encode(), "application/x-www-form-urlencoded", "127.0.0.1"
-    )
+    form = loopback.login_form(EMAIL, password).encode()
+    return post(port, "/auth/login", form, loopback.FORM, "127.0.0.1")
 
 
 def flood(port: int, source: str, stop: threading.Event, phase: Phase) -> None:
@@ -96,7 +103,9 @@ def flood(port: int, source: str, stop: threading.Event, phase: Phase) -> None:
     body = json.dumps({"email": TAKEN, "password": "a password of the flood"})
     while not stop.is_set():
         try:
-            status, _ = post(port, "/auth/register", body.encode(), "application/json", source)
+            status, _ = post(
+                port, "/auth/register", body.encode(), "application/json", source
+            )
         except OSError:
             status = 0  # a refused or dropped connection
         phase.flood_statuses[status] += 1
@@ -125,56 +134,30 @@ def measure(port: int, password: str, name: str, sources: list[str]) -> Phase:
         stop.set()
         for thread in threads:
             thread.join()
-    bench.log(f"{name}: {phase.row()}")
+    log(f"{name}: {phase.row()}")
     return phase
 
 
-def serve(template: Path, strategy: str, tmp: Path, stack: contextlib.ExitStack) -> tuple[int, str]:
+def serve(
+    template: Path, strategy: str, tmp: Path, stack: contextlib.ExitStack
+) -> tuple[int, str]:
     """Generate, install, migrate and serve a project; return its port and password."""
-    from cookiecutter.main import cookiecutter
-
-    project = Path(
-        cookiecutter(
-            str(template),
-            no_input=True,
-            output_dir=str(tmp),
-            extra_context={"project_name": "Flood App", "session_strategy": strategy},
-        )
-    )
-    python = bench.ensure_venv(bench.VENV_APP, bench.project_dependencies(project))
-    env = bench.child_env(
-        {
-            "DATABASE_URL": f"sqlite+aiosqlite:///{project / 'flood.db'}",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "ENVIRONMENT": "production",
-        }
-    )
-    bench.run_cmd(
-        [str(python), "-m", "alembic", "upgrade", "head"],
-        what="alembic upgrade head",
-        cwd=project,
-        env=env,
-        timeout=180,
-    )
+    context = {"project_name": "Flood App", "session_strategy": strategy}
+    project = bake(template, tmp, context)
+    url = f"sqlite+aiosqlite:///{project / 'flood.db'}"
+    python, env = install_and_migrate(project, url, "production")
     password = secrets.token_urlsafe(16)
-    for email in (bench.EMAIL, TAKEN):
-        bench.run_cmd(
-            [str(python), "-m", "app", "create-user", "--email", email],
-            what="python -m app create-user",
-            cwd=project,
-            env=env,
-            stdin=password + "\n",
-            timeout=120,
-        )
-    server = bench.start_server(
+    for email in (EMAIL, TAKEN):
+        create_user(python, project, env, email, password)
+    server = start_server(
         "flood",
         [str(python), "-m", "uvicorn", "app.main:app"],
         cwd=project,
         env=env,
         log_path=tmp / "uvicorn.log",
-        machine=bench.detect_machine(pin=True),
+        machine=detect_machine(pin=True),
     )
-    stack.callback(bench.CHILDREN.stop, server.process)
+    stack.callback(CHILDREN.stop, server.process)
     return server.port, password
 
 
@@ -186,12 +169,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--template",
         type=Path,
-        default=bench.TEMPLATE_DIR,
+        default=TEMPLATE_DIR,
         help="the template to generate from (default: this checkout)",
     )
     parser.add_argument("--strategy", default="jwt", help="session strategy (jwt)")
     parser.add_argument(
-        "--output", type=Path, default=bench.BENCH_DIR / "flood.md", help="report file"
+        "--output", type=Path, default=BENCH_DIR / "flood.md", help="report file"
     )
     return parser.parse_args(argv)
 
@@ -200,25 +183,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Bootstrap the bench's venv, then measure; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if not bench.in_venv(bench.VENV_BENCH):
-        python = bench.ensure_venv(
-            bench.VENV_BENCH, bench.read_requirements(bench.BENCH_DIR / "requirements.txt")
-        )
-        os.execv(str(python), [str(python), str(Path(__file__).resolve()), *argv])
-    try:
-        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-            port, password = serve(args.template.resolve(), args.strategy, Path(tmp), stack)
-            one = ["127.0.0.2"]
-            many = [f"127.0.0.{n}" for n in range(2, 2 + FLOOD_CONNECTIONS)]
-            phases = [
-                measure(port, password, "alone", []),
-                measure(port, password, "flood from 1 address", one),
-                measure(port, password, f"flood from {len(many)} addresses", many),
-            ]
-    except bench.BenchError as error:
-        bench.CHILDREN.stop_all()
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
+
+    def bootstrap_and_measure() -> int:
+        enter_bench_venv(__file__, argv)
+        write_report(args, phases(args.template.resolve(), args.strategy))
+        return 0
+
+    return guarded(bootstrap_and_measure)
+
+
+def phases(template: Path, strategy: str) -> list[Phase]:
+    """Serve a project and measure the logins alone, then during each flood."""
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        port, password = serve(template, strategy, Path(tmp), stack)
+        one = ["127.0.0.2"]
+        many = [f"127.0.0.{n}" for n in range(2, 2 + FLOOD_CONNECTIONS)]
+        return [
+            measure(port, password, "alone", []),
+            measure(port, password, "flood from 1 address", one),
+            measure(port, password, f"flood from {len(many)} addresses", many),
+        ]
+
+
+def write_report(args: argparse.Namespace, phases: list[Phase]) -> None:
+    """Print the phases as a Markdown table and write it to ``--output``."""
     report = [
         f"Template: `{args.template.resolve()}`, strategy `{args.strategy}`, SQLite, "
         f"{FLOOD_CONNECTIONS} flooding connections, {LOGINS} logins per phase.",
@@ -230,7 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = "\n".join(report) + "\n"
     args.output.write_text(text, encoding="utf-8")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

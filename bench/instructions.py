@@ -18,8 +18,9 @@ out of both sides of a ratio.
     python bench/instructions.py                      # SQLite, every strategy
     python bench/instructions.py --databases sqlite,postgresql --peer
 
-It reuses ``bench/run.py``'s set-up (its virtual environments, generated
-projects and servers) and installs valgrind with apt-get when missing.
+It reuses ``bench/run.py``'s set-up (``targets.py``: its virtual environments,
+generated projects and servers) and installs valgrind with apt-get when
+missing.
 Results are printed and written to ``bench/instructions.md``.
 """
 
@@ -39,7 +40,21 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import run as bench
+from loading import Loader
+from machine import detect_machine
+from paths import BENCH_DIR
+from procs import (
+    CHILDREN,
+    BenchError,
+    apt_install,
+    guarded,
+    log,
+    raise_interrupt,
+    run_cmd,
+)
+from server import Server, log_in
+from targets import Context, Target, choices, pick, prepare_ours, prepare_peer
+from venvs import enter_bench_venv
 
 PATHS = ("/health", "/auth/me")
 WARMUP = 300
@@ -78,35 +93,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "for one with many",
     )
     parser.add_argument(
-        "--output", type=Path, default=bench.BENCH_DIR, help="folder of the report"
+        "--output", type=Path, default=BENCH_DIR, help="folder of the report"
     )
     args = parser.parse_args(argv)
     if args.requests < 100:
         parser.error("--requests must be at least 100")
     if args.connections < 1:
         parser.error("--connections must be at least 1")
-    # What bench/run.py's set-up reads.
+    # What the set-up of targets.py reads.
     args.environment = "production"
     return args
 
 
 def find_valgrind() -> str:
     """Return callgrind_control's path, installing valgrind when allowed."""
-    path = shutil.which("callgrind_control")
-    if path is None and shutil.which("apt-get") and os.geteuid() == 0:
-        bench.log("valgrind is missing: apt-get install -y valgrind")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        with contextlib.suppress(bench.BenchError):
-            bench.run_cmd(["apt-get", "update", "-q"], what="apt-get update", env=env)
-        bench.run_cmd(
-            ["apt-get", "install", "-y", "-q", "valgrind"],
-            what="apt-get install valgrind",
-            env=env,
-            timeout=600,
-        )
-        path = shutil.which("callgrind_control")
+    path = apt_install("valgrind", "callgrind_control")
     if path is None:
-        raise bench.BenchError("valgrind is missing; install it (Debian: valgrind)")
+        raise BenchError("valgrind is missing; install it (Debian: valgrind)")
     return path
 
 
@@ -126,7 +129,7 @@ async def _send(
                 writer.write(request)
                 status = await reader.readline()
                 if b" 200 " not in status:
-                    raise bench.BenchError(f"GET {path} answered {status!r}")
+                    raise BenchError(f"GET {path} answered {status!r}")
                 length = 0
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.partition(b":")
@@ -141,7 +144,7 @@ async def _send(
 
 def count(
     control: str,
-    server: bench.Server,
+    server: Server,
     out: Path,
     path: str,
     headers: dict[str, str],
@@ -153,9 +156,9 @@ def count(
     pid = str(server.process.pid)
     for old in out.glob("callgrind.out.*"):
         old.unlink()
-    bench.run_cmd([control, "--zero", pid], what="callgrind_control --zero")
+    run_cmd([control, "--zero", pid], what="callgrind_control --zero")
     asyncio.run(_send(server.port, path, headers, requests, connections))
-    bench.run_cmd([control, "--dump", pid], what="callgrind_control --dump")
+    run_cmd([control, "--dump", pid], what="callgrind_control --dump")
     for _ in range(300):  # the dump is written while the server goes on
         if any(out.glob("callgrind.out.*")):
             break
@@ -168,54 +171,55 @@ def count(
         if line.startswith(("summary:", "totals:"))
     ]
     if not totals:
-        raise bench.BenchError(f"callgrind wrote no counts for {path}")
+        raise BenchError(f"callgrind wrote no counts for {path}")
     return max(totals) // requests
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Count every target; print and write the report."""
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    if not bench.in_venv(bench.VENV_BENCH):
-        python = bench.ensure_venv(
-            bench.VENV_BENCH,
-            bench.read_requirements(bench.BENCH_DIR / "requirements.txt"),
-        )
-        os.execv(
-            str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]]
-        )
-    signal.signal(signal.SIGTERM, bench._raise_interrupt)
-    # The same string hashes, so the same instructions, in every run.
-    os.environ["PYTHONHASHSEED"] = "0"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+
+    def bootstrap_and_count() -> int:
+        enter_bench_venv(__file__, argv)
+        signal.signal(signal.SIGTERM, raise_interrupt)
+        # The same string hashes, so the same instructions, in every run.
+        os.environ["PYTHONHASHSEED"] = "0"
+        rows, failed = count_all(args)
+        report = render(rows, failed, args)
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "instructions.md").write_text(report, encoding="utf-8")
+        print(report)
+        return 1 if failed else 0
+
+    return guarded(bootstrap_and_count)
+
+
+def count_all(args: argparse.Namespace) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """Count every target; return the counts and the targets that failed."""
     tmp = Path(tempfile.mkdtemp(prefix="fastapi-sessions-instructions-"))
     rows: list[tuple[str, str, int]] = []
     failed: list[str] = []
     try:
         control = find_valgrind()
-        strategies = bench.pick(
-            "session_strategy", args.strategies, bench.choices("session_strategy")
+        strategies = pick(
+            "session_strategy", args.strategies, choices("session_strategy")
         )
-        databases = bench.pick("database", args.databases, ["sqlite"])
-        targets = [bench.Target("ours", s, d) for d in databases for s in strategies]
+        databases = pick("database", args.databases, ["sqlite"])
+        targets = [Target("ours", s, d) for d in databases for s in strategies]
         if args.peer:
-            targets += [bench.Target("peer", s, "sqlite") for s in ("jwt", "database")]
-        config = tmp / "cookiecutter-config.yaml"
-        config.write_text(
-            f'cookiecutters_dir: "{tmp / "cookiecutters"}"\n'
-            f'replay_dir: "{tmp / "replay"}"\n',
-            encoding="utf-8",
-        )
-        machine = bench.detect_machine(pin=True)
+            targets += [Target("peer", s, "sqlite") for s in ("jwt", "database")]
+        machine = detect_machine(pin=True)
         for target in targets:
             out = tmp / f"{target.slug}-callgrind"
             out.mkdir()
-            ctx = bench.Context(
+            ctx = Context(
                 args=args,
                 machine=machine,
-                loader=bench.Loader(None, machine, sys.executable),
+                loader=Loader(None, machine, sys.executable),
                 tmp=tmp,
                 password=secrets.token_urlsafe(12),
-                cookiecutter_config=config,
-                rbac=bench.choices("rbac")[0],
+                rbac=choices("rbac")[0],
                 server_prefix=[
                     "valgrind",
                     "--tool=callgrind",
@@ -225,28 +229,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             try:
                 rows += measure(ctx, target, control, out, args)
-            except bench.BenchError as error:
-                bench.log(f"{target.name}: {error}")
+            except BenchError as error:
+                log(f"{target.name}: {error}")
                 failed.append(f"{target.name}: {error}")
-    except bench.BenchError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
-        bench.CHILDREN.stop_all()
+        CHILDREN.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, failed, args)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "instructions.md").write_text(report, encoding="utf-8")
-    print(report)
-    return 1 if failed else 0
+    return rows, failed
 
 
 def measure(
-    ctx: bench.Context,
-    target: bench.Target,
+    ctx: Context,
+    target: Target,
     control: str,
     out: Path,
     args: argparse.Namespace,
@@ -254,14 +248,14 @@ def measure(
     """Serve one target under callgrind; return its count for each path."""
     rows = []
     with contextlib.ExitStack() as stack:
-        prepare = bench.prepare_ours if target.kind == "ours" else bench.prepare_peer
+        prepare = prepare_ours if target.kind == "ours" else prepare_peer
         server = prepare(ctx, target, stack)
-        headers = bench.log_in(server.port, ctx.password)
+        headers = log_in(server.port, ctx.password)
         for path in PATHS:
             per_request = count(
                 control, server, out, path, headers, args.requests, args.connections
             )
-            bench.log(f"{target.name} {path}: {per_request:,} instructions")
+            log(f"{target.name} {path}: {per_request:,} instructions")
             rows.append((target.name, path, per_request))
     return rows
 

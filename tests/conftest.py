@@ -1,16 +1,38 @@
-"""Fixtures of the template's tests: cookiecutter config, hooks, caches."""
+"""Fixtures of the template's tests: cookiecutter config, hooks, caches.
+
+And those of the matrix (``test_matrix.py``): each combination is a class, and
+its class-scoped fixtures bake, install and serve it once for all its steps.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from playwright.sync_api import Playwright, sync_playwright
+from pytest_cookies.plugin import Cookies, Result
 
-from helpers import CACHE_DIR, TEMPLATE_DIR, answers, load_hook
+from browser import CHROMIUM, BrowserApp, browser_context, write_wrapper
+from helpers import (
+    CACHE_DIR,
+    TEMPLATE_DIR,
+    answers,
+    install_project,
+    load_hook,
+    psql,
+    run,
+    tools_env,
+)
+from live import migrate, serve, server_env
+from loopback import register, write_cookiecutter_config
+
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,15 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a cookiecutter config file that keeps replays out of the home folder."""
-    user_dir = tmp_path_factory.mktemp("cookiecutter-user")
-    config = {
-        "cookiecutters_dir": str(user_dir / "cookiecutters"),
-        "replay_dir": str(user_dir / "replay"),
-    }
-    path = user_dir / "config.yaml"
-    # JSON is valid YAML, so no YAML writer is needed.
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return path
+    return write_cookiecutter_config(tmp_path_factory.mktemp("cookiecutter-user"))
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +62,142 @@ def pre_commit_home() -> Path:
     path = Path(os.environ.get("PRE_COMMIT_HOME") or CACHE_DIR / "pre-commit")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="class")
+def baked(combo: dict[str, str], cookies_session: Cookies) -> Result:
+    """Bake the combination once for all its steps."""
+    return cookies_session.bake(extra_context=combo)
+
+
+@pytest.fixture(scope="class")
+def project(baked: Result) -> Path:
+    """Return the baked project's folder; stop the steps if the bake failed."""
+    if baked.exception is not None or baked.exit_code != 0:
+        pytest.fail(f"the bake failed: {baked.exception!r}", pytrace=False)
+    return baked.project_path
+
+
+@pytest.fixture(scope="class")
+def project_venv(project: Path) -> Path:
+    """Return the project's own ``.venv``: its dependencies, pinned, nothing more."""
+    return install_project(project)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fail with a clear message when the local PostgreSQL server is unreachable."""
+    try:
+        psql("SELECT 1", tmp_path_factory.getbasetemp())
+    except (AssertionError, OSError) as error:
+        problem = str(error)
+    else:
+        return
+    pytest.fail(
+        "the postgresql combinations need a PostgreSQL server on 127.0.0.1:5432 "
+        f"where user postgres may create databases (trust auth, or PGPASSWORD):\n"
+        f"{problem}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="class")
+def project_env(
+    request: pytest.FixtureRequest,
+    combo: dict[str, str],
+    project: Path,
+    pre_commit_home: Path,
+) -> dict[str, str]:
+    """Return the environment the project's tools run in.
+
+    The venv is not activated: each tool is called by its path in
+    ``.venv/bin``, as the project's README does, and must find the project
+    through its editable install.
+    """
+    env = tools_env()
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    if combo["database"] == "postgresql":
+        request.getfixturevalue("postgres_server")
+        env["TEST_DATABASE_URL"] = f"{POSTGRES}/postgres"
+    return env
+
+
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, combo: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """Yield the URL of an empty database for this step, dropped afterwards."""
+    with empty_database(request, combo, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def empty_database(
+    request: pytest.FixtureRequest, combo: dict[str, str], directory: Path
+) -> Iterator[str]:
+    """Yield the URL of a new empty database (a file in ``directory`` for SQLite)."""
+    if combo["database"] == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'app.db'}"
+        return
+    assert combo["database"] == "postgresql", f"no test database for {combo}"
+    request.getfixturevalue("postgres_server")
+    name = f"template_{uuid.uuid4().hex[:12]}"
+    psql(f'CREATE DATABASE "{name}"', directory)
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', directory)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    """Yield playwright, once Debian's chromium is known to be installed."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"the browser steps need Debian's chromium at {CHROMIUM}: "
+            "`apt-get install chromium` (.ci/run installs it); "
+            "never `playwright install`",
+            pytrace=False,
+        )
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="class")
+def browser_app(
+    request: pytest.FixtureRequest,
+    combo: dict[str, str],
+    project: Path,
+    project_env: dict[str, str],
+    project_venv: Path,
+    playwright_driver: Playwright,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BrowserApp]:
+    """Serve the project with its test page, open chromium on it and log in."""
+    directory = tmp_path_factory.mktemp("browser")
+    with ExitStack() as stack:
+        url = stack.enter_context(empty_database(request, combo, directory))
+        env = server_env(project_env, url)
+        migrate(project, env, project_venv)
+        app = write_wrapper(directory)
+        log = directory / "uvicorn.log"
+        server = stack.enter_context(
+            serve(project, env, project_venv, log, app=app, app_dir=directory)
+        )
+        password = uuid.uuid4().hex
+        register(server.port, "browser@example.com", password)
+        context = stack.enter_context(
+            browser_context(playwright_driver, directory / "profile")
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        browser = BrowserApp(server, context, page, "browser@example.com", password)
+        browser.log_in()
+        yield browser
+
+
+@pytest.fixture(scope="class")
+def git_repo(project: Path, project_env: dict[str, str]) -> Path:
+    """Turn the project into a git repository with every file staged."""
+    run(["git", "init", "-q", "--initial-branch=main"], cwd=project, env=project_env)
+    run(["git", "add", "-A"], cwd=project, env=project_env)
+    return project

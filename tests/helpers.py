@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,6 +41,10 @@ FOREIGN_NAMES = {"DATABASE_URL", "TEST_DATABASE_URL", "SECRET_KEY", "ENVIRONMENT
 FOREIGN_NAMES |= {"PRE_COMMIT_HOME", "SKIP"}
 # Lines of output shown when a command fails.
 TAIL_LINES = 60
+# Folders of a generated project that its tools make, not the template.
+CACHE_DIRS = {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+CACHE_DIRS |= {"__pycache__"}
+SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
 
 
 def choice_options() -> dict[str, list[str]]:
@@ -242,3 +246,30 @@ def _failure(args: Sequence[str], cwd: Path, status: str, output: str) -> str:
         f"in: {cwd}\n"
         f"--- last {TAIL_LINES} lines of output ---\n{tail(output)}"
     )
+
+
+def psql(sql: str, cwd: Path) -> None:
+    """Run one SQL statement on the local PostgreSQL server as ``postgres``."""
+    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
+    run([*command, "-v", "ON_ERROR_STOP=1", "-c", sql], cwd=cwd, timeout=60)
+
+
+def text_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """Yield every text file under ``root`` with its content, caches excluded."""
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or CACHE_DIRS.intersection(path.relative_to(root).parts):
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue
+        try:
+            yield path, data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def secret_key(env_file: Path) -> str:
+    """Return the SECRET_KEY value of an env file, without quotes."""
+    match = SECRET_LINE.search(env_file.read_text(encoding="utf-8"))
+    assert match, f"no SECRET_KEY line in {env_file.name}"
+    return match.group(1).strip().strip("'\"")

@@ -19,6 +19,7 @@ from helpers import (
     load_hook,
     render_hook,
     run,
+    secret_key,
 )
 
 # Names that would break a hook that pasted answers into Python source.
@@ -32,7 +33,6 @@ TRICKY_NAMES = [
 ]
 GOOD_SLUGS = ["my-app", "a", "app2", "a-b-c", "web-2-api"]
 BAD_SLUGS = ["", "Bad Slug", "1abc", "a--b", "-app", "app-", "my_app", "My-App", "café"]
-KEY_PATTERN = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +99,6 @@ def _write(path: Path, text: str) -> None:
     """Write a file, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def secret_key(env_file: Path) -> str:
-    """Return the SECRET_KEY value of an env file."""
-    match = KEY_PATTERN.search(env_file.read_text(encoding="utf-8"))
-    assert match, f"no SECRET_KEY line in {env_file}"
-    return match.group(1)
 
 
 class TestPreHook:

@@ -12,28 +12,27 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from playwright.sync_api import Playwright, sync_playwright
 from pytest_cookies.plugin import Cookies, Result
 
 import fuzzing
-from browser import (
-    CHROMIUM,
-    BrowserApp,
-    browser_context,
-    fetch_status,
-    foreign_site,
-    script_cookies,
-    write_wrapper,
+from browser import BrowserApp, fetch_status, foreign_site, script_cookies
+from helpers import (
+    CACHE_DIRS,
+    combination_id,
+    combinations,
+    run,
+    secret_key,
+    text_files,
 )
-from helpers import combination_id, combinations, install_project, run, tools_env
-from live import create_admin, login_headers, migrate, register, serve, server_env
+from live import create_admin, migrate, serve, server_env
+from loopback import CSRF_COOKIE, CSRF_HEADER, log_in, register, venv_bin
 
 pytestmark = pytest.mark.matrix
 
@@ -43,14 +42,10 @@ TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#|(?<![\w.])cookiecutter\.(?!json\b)\w
 TEMPLATE_NAME = re.compile(r"\{\{|\{%|\{#|\}\}")
 # GitHub Actions' own expression syntax is not Jinja.
 ACTIONS_EXPRESSION = "${{"
-SECRET_LINE = re.compile(r"^SECRET_KEY=(.*)$", re.MULTILINE)
 # A test named in a generated SECURITY.md: `tests/path.py::test_name`.
 NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 # Every module that exists in one variant per value has this final name.
 PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py", "app/reader.py")
-CACHE_DIRS = {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-CACHE_DIRS |= {"__pycache__"}
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 STEP_TIMEOUT = 600
 # Realistic answers whose length and quotes could break or reflow the code.
 LONG_ANSWERS = {
@@ -62,178 +57,17 @@ LONG_ANSWERS = {
 # Strategies whose session rides in a cookie: the browser steps run for them.
 COOKIE_STRATEGIES = {"signed_cookie", "database"}
 SESSION_COOKIE = "session"
-CSRF_COOKIE = "csrftoken"
 
 
-@pytest.fixture(scope="class")
-def baked(combo: dict[str, str], cookies_session: Cookies) -> Result:
-    """Bake the combination once for all its steps."""
-    return cookies_session.bake(extra_context=combo)
+def run_tool(
+    venv: Path, name: str, *args: str, cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a command of the project's venv by its path, the venv not activated.
 
-
-@pytest.fixture(scope="class")
-def project(baked: Result) -> Path:
-    """Return the baked project's folder; stop the steps if the bake failed."""
-    if baked.exception is not None or baked.exit_code != 0:
-        pytest.fail(f"the bake failed: {baked.exception!r}", pytrace=False)
-    return baked.project_path
-
-
-@pytest.fixture(scope="class")
-def project_venv(project: Path) -> Path:
-    """Return the project's own ``.venv``: its dependencies, pinned, nothing more."""
-    return install_project(project)
-
-
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Fail with a clear message when the local PostgreSQL server is unreachable."""
-    try:
-        psql("SELECT 1", tmp_path_factory.getbasetemp())
-    except (AssertionError, OSError) as error:
-        problem = str(error)
-    else:
-        return
-    pytest.fail(
-        "the postgresql combinations need a PostgreSQL server on 127.0.0.1:5432 "
-        f"where user postgres may create databases (trust auth, or PGPASSWORD):\n"
-        f"{problem}",
-        pytrace=False,
-    )
-
-
-@pytest.fixture(scope="class")
-def project_env(
-    request: pytest.FixtureRequest,
-    combo: dict[str, str],
-    project: Path,
-    pre_commit_home: Path,
-) -> dict[str, str]:
-    """Return the environment the project's tools run in.
-
-    The venv is not activated: each tool is called by its path in
-    ``.venv/bin``, as the project's README does, and must find the project
-    through its editable install.
+    As the project's README does: each tool must find the project through its
+    editable install.
     """
-    env = tools_env()
-    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
-    if combo["database"] == "postgresql":
-        request.getfixturevalue("postgres_server")
-        env["TEST_DATABASE_URL"] = f"{POSTGRES}/postgres"
-    return env
-
-
-@pytest.fixture
-def database_url(
-    request: pytest.FixtureRequest, combo: dict[str, str], tmp_path: Path
-) -> Iterator[str]:
-    """Yield the URL of an empty database for this step, dropped afterwards."""
-    with empty_database(request, combo, tmp_path) as url:
-        yield url
-
-
-@contextmanager
-def empty_database(
-    request: pytest.FixtureRequest, combo: dict[str, str], directory: Path
-) -> Iterator[str]:
-    """Yield the URL of a new empty database (a file in ``directory`` for SQLite)."""
-    if combo["database"] == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'app.db'}"
-        return
-    assert combo["database"] == "postgresql", f"no test database for {combo}"
-    request.getfixturevalue("postgres_server")
-    name = f"template_{uuid.uuid4().hex[:12]}"
-    psql(f'CREATE DATABASE "{name}"', directory)
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', directory)
-
-
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Playwright]:
-    """Yield playwright, once Debian's chromium is known to be installed."""
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"the browser steps need Debian's chromium at {CHROMIUM}: "
-            "`apt-get install chromium` (.ci/run installs it); "
-            "never `playwright install`",
-            pytrace=False,
-        )
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="class")
-def browser_app(
-    request: pytest.FixtureRequest,
-    combo: dict[str, str],
-    project: Path,
-    project_env: dict[str, str],
-    project_venv: Path,
-    playwright_driver: Playwright,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[BrowserApp]:
-    """Serve the project with its test page, open chromium on it and log in."""
-    directory = tmp_path_factory.mktemp("browser")
-    with ExitStack() as stack:
-        url = stack.enter_context(empty_database(request, combo, directory))
-        env = server_env(project_env, url)
-        migrate(project, env, project_venv)
-        app = write_wrapper(directory)
-        log = directory / "uvicorn.log"
-        server = stack.enter_context(
-            serve(project, env, project_venv, log, app=app, app_dir=directory)
-        )
-        password = uuid.uuid4().hex
-        register(server, "browser@example.com", password)
-        context = stack.enter_context(
-            browser_context(playwright_driver, directory / "profile")
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        browser = BrowserApp(server, context, page, "browser@example.com", password)
-        browser.log_in()
-        yield browser
-
-
-@pytest.fixture(scope="class")
-def git_repo(project: Path, project_env: dict[str, str]) -> Path:
-    """Turn the project into a git repository with every file staged."""
-    run(["git", "init", "-q", "--initial-branch=main"], cwd=project, env=project_env)
-    run(["git", "add", "-A"], cwd=project, env=project_env)
-    return project
-
-
-def psql(sql: str, cwd: Path) -> None:
-    """Run one SQL statement on the local PostgreSQL server as ``postgres``."""
-    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
-    run([*command, "-v", "ON_ERROR_STOP=1", "-c", sql], cwd=cwd, timeout=60)
-
-
-def text_files(root: Path) -> Iterator[tuple[Path, str]]:
-    """Yield every text file under ``root`` with its content, caches excluded."""
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or CACHE_DIRS.intersection(path.relative_to(root).parts):
-            continue
-        data = path.read_bytes()
-        if b"\0" in data:
-            continue
-        try:
-            yield path, data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-
-
-def secret_key(env_file: Path) -> str:
-    """Return the SECRET_KEY value of an env file, without quotes."""
-    match = SECRET_LINE.search(env_file.read_text(encoding="utf-8"))
-    assert match, f"no SECRET_KEY line in {env_file.name}"
-    return match.group(1).strip().strip("'\"")
-
-
-def tool(venv: Path, name: str) -> Path:
-    """Return the path of a command installed in a project's venv."""
-    return venv / "bin" / name
+    return run([venv_bin(venv, name), *args], cwd=cwd, env=env, timeout=STEP_TIMEOUT)
 
 
 class CombinationSteps:
@@ -319,15 +153,14 @@ class CombinationSteps:
         self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code passes the project's own ruff rules."""
-        command = [tool(project_venv, "ruff"), "check", "."]
-        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+        run_tool(project_venv, "ruff", "check", ".", cwd=project, env=project_env)
 
     def test_ruff_format(
         self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code is formatted as ruff formats it."""
-        command = [tool(project_venv, "ruff"), "format", "--check", "."]
-        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+        check = ["format", "--check", "."]
+        run_tool(project_venv, "ruff", *check, cwd=project, env=project_env)
 
     def test_long_answers_stay_lint_clean(
         self,
@@ -339,24 +172,23 @@ class CombinationSteps:
         """Long answers with quotes keep the code ruff-clean and formatted."""
         again = cookies.bake(extra_context={**combo, **LONG_ANSWERS})
         assert again.exception is None, repr(again.exception)
-        ruff = tool(project_venv, "ruff")
-        for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
-            run(command, cwd=again.project_path, env=project_env, timeout=STEP_TIMEOUT)
+        for command in (["check", "."], ["format", "--check", "."]):
+            run_tool(
+                project_venv, "ruff", *command, cwd=again.project_path, env=project_env
+            )
 
     def test_mypy(
         self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The generated code passes mypy with the project's own (strict) config."""
-        command = [tool(project_venv, "mypy")]
-        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+        run_tool(project_venv, "mypy", cwd=project, env=project_env)
 
     def test_project_tests(
         self, project: Path, project_env: Mapping[str, str], project_venv: Path
     ) -> None:
         """The project's own test suite passes."""
-        command = [tool(project_venv, "python"), "-m", "pytest"]
-        command += ["-q", "-p", "no:cacheprovider"]
-        run(command, cwd=project, env=project_env, timeout=STEP_TIMEOUT)
+        command = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        run_tool(project_venv, "python", *command, cwd=project, env=project_env)
 
     def test_fuzz_openapi(
         self,
@@ -374,12 +206,14 @@ class CombinationSteps:
             # Logged in first: the anonymous run's failed logins get this
             # client throttled.
             email, password = "fuzz@example.com", uuid.uuid4().hex
-            register(server, email, password)
+            register(server.port, email, password)
             if combo["rbac"] != "none":
                 # As an admin, the fuzzer reaches past the /admin checks.
                 email = "fuzz-admin@example.com"
                 password = create_admin(project, env, project_venv, email)
-            headers = login_headers(server, email, password)
+            headers = log_in(server.port, email, password)
+            # Without it the fuzzer's unsafe requests would all stop at 403.
+            assert "Authorization" in headers or CSRF_HEADER in headers, headers
             fuzzing.schemathesis(server, tmp_path)
             fuzzing.schemathesis(
                 server,
@@ -408,9 +242,8 @@ class CombinationSteps:
         env = {**project_env, "DATABASE_URL": database_url}
         steps = {"upgrade": "head", "check": None, "downgrade": "base"}
         for step, target in steps.items():
-            command = [tool(project_venv, "alembic"), step]
-            command += [target] if target else []
-            result = run(command, cwd=project, env=env, timeout=STEP_TIMEOUT)
+            command = [step, target] if target else [step]
+            result = run_tool(project_venv, "alembic", *command, cwd=project, env=env)
             if target:
                 reported = f"Running {step} "
                 assert reported in result.stdout, f"alembic {step}:\n{result.stdout}"
@@ -423,9 +256,8 @@ class CombinationSteps:
         Run as the README says, ``.venv/bin/pre-commit``, the venv not
         activated (not on ``PATH``).
         """
-        command = [tool(project_venv, "pre-commit"), "run", "--all-files"]
-        command += ["--show-diff-on-failure", "--color", "never"]
-        run(command, cwd=git_repo, env=project_env, timeout=STEP_TIMEOUT)
+        command = ["run", "--all-files", "--show-diff-on-failure", "--color", "never"]
+        run_tool(project_venv, "pre-commit", *command, cwd=git_repo, env=project_env)
 
     def test_secret_is_not_committed(
         self, git_repo: Path, project_env: Mapping[str, str]
@@ -489,8 +321,8 @@ class CookieBrowserSteps:
         browser_app.ensure_logged_in()
         page = browser_app.page
         if combo["session_strategy"] == "database":
-            other = login_headers(
-                browser_app.server, browser_app.email, browser_app.password
+            other = log_in(
+                browser_app.server.port, browser_app.email, browser_app.password
             )
             status = fetch_status(page, "DELETE", "/auth/sessions", with_token=False)
             assert status == 403, status
