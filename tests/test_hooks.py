@@ -65,7 +65,16 @@ def owned_paths(post_hook: ModuleType, combination: Mapping[str, str]) -> set[st
     for table in (post_hook.OPTION_FILES, post_hook.OPTION_DIRS):
         for option, by_value in table.items():
             owned.update(by_value.get(combination[option], ()))
-    return owned
+    return owned - unneeded_paths(post_hook, combination)
+
+
+def unneeded_paths(post_hook: ModuleType, combination: Mapping[str, str]) -> set[str]:
+    """Return the paths that another option's chosen value does not need."""
+    return {
+        path
+        for path, (option, values) in post_hook.ALSO_NEEDS.items()
+        if combination[option] not in values
+    }
 
 
 def table_paths(table: Mapping[str, Mapping[str, tuple[str, ...]]]) -> set[str]:
@@ -212,8 +221,10 @@ class TestAnswersAreData:
         )
         run([sys.executable, script], cwd=root, timeout=60)
         assert (root / ".env").is_file()
-        for _option, _pattern, target in post_hook.PROMOTED:
-            assert (root / target).is_file(), target
+        unneeded = unneeded_paths(post_hook, answers({"project_name": name}))
+        for option, pattern, target in post_hook.PROMOTED:
+            default = answers({"project_name": name})[option]
+            assert (root / target).is_file() != (pattern.format(default) in unneeded)
 
 
 class TestPostHookTables:
@@ -228,6 +239,7 @@ class TestPostHookTables:
                 pattern.format(combination[option])
                 for option, pattern, _target in post_hook.PROMOTED
             )
+            chosen -= unneeded_paths(post_hook, combination)
             assert not unchosen & chosen, combination
 
     def test_unchosen_holds_every_other_path(self, post_hook: ModuleType) -> None:
@@ -235,6 +247,7 @@ class TestPostHookTables:
         every = table_paths(post_hook.OPTION_FILES) | table_paths(post_hook.OPTION_DIRS)
         for combination in all_combinations(post_hook):
             expected = every - owned_paths(post_hook, combination)
+            expected |= unneeded_paths(post_hook, combination)
             assert post_hook.unchosen_paths(combination) == expected, combination
 
     def test_paths_are_relative(self, post_hook: ModuleType) -> None:
@@ -259,7 +272,7 @@ class TestPostHookTables:
                 missing += [
                     pattern.format(value)
                     for value in values
-                    if not (PROJECT_TEMPLATE_DIR / pattern.format(value)).is_file()
+                    if not (PROJECT_TEMPLATE_DIR / pattern.format(value)).exists()
                 ]
                 assert not (PROJECT_TEMPLATE_DIR / target).exists(), target
         assert not missing, (
@@ -290,7 +303,11 @@ class TestPostHookActions:
             root = tmp_path / str(index)
             build_fake_project(root, post_hook)
             assert post_hook.main(root, combination) == 0
+            unneeded = unneeded_paths(post_hook, combination)
             for option, pattern, target in post_hook.PROMOTED:
+                if pattern.format(combination[option]) in unneeded:
+                    assert not (root / target).exists(), (combination, target)
+                    continue
                 text = (root / target).read_text(encoding="utf-8")
                 assert text == f"# variant {combination[option]}\n", combination
                 assert not list(root.glob(pattern.format("*"))), combination

@@ -44,8 +44,6 @@ TEMPLATE_NAME = re.compile(r"\{\{|\{%|\{#|\}\}")
 ACTIONS_EXPRESSION = "${{"
 # A test named in a generated SECURITY.md: `tests/path.py::test_name`.
 NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
-# Every module that exists in one variant per value has this final name.
-PROMOTED_MODULES = ("app/auth/session.py", "app/auth/rbac.py", "app/reader.py")
 STEP_TIMEOUT = 600
 # Realistic answers whose length and quotes could break or reflow the code.
 LONG_ANSWERS = {
@@ -105,9 +103,21 @@ class CombinationSteps:
             if (project / relative).exists()
         )
         assert not left, f"files of unchosen options left: {left}"
-        targets = {target for _option, _pattern, target in post_hook.PROMOTED}
-        for target in sorted(targets.union(PROMOTED_MODULES)):
-            assert (project / target).is_file(), f"{target} is missing"
+        unchosen = post_hook.unchosen_paths(combo)
+        targets = {
+            target
+            for option, pattern, target in post_hook.PROMOTED
+            if pattern.format(combo[option]) not in unchosen
+        }
+        expected = {"app/auth/session/interface.py", "app/auth/rbac.py"}
+        if combo["session_strategy"] in COOKIE_STRATEGIES:
+            expected.add("app/reader.py")
+        else:
+            # The hot-path reader serves the cookie strategies alone.
+            assert not (project / "app/reader.py").exists()
+            assert not (project / "app/prepared.py").exists()
+        for target in sorted(targets | expected):
+            assert (project / target).exists(), f"{target} is missing"
         for _option, pattern, _target in post_hook.PROMOTED:
             variants = sorted(project.glob(pattern.format("*")))
             assert not variants, f"variants left: {variants}"
