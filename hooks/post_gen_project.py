@@ -105,6 +105,12 @@ PROMOTED: tuple[tuple[str, str, str], ...] = (
     ("database", "tests/database_{}.py", "tests/database.py"),
 )
 
+# Files shared by every variant of a promoted package, moved into the chosen
+# one after promotion: (template path, final path).
+SHARED_INTO_VARIANT: tuple[tuple[str, str], ...] = (
+    ("app/auth/session_interface.py", "app/auth/session/interface.py"),
+)
+
 # Directories that only exist for some values.
 OPTION_DIRS: dict[str, dict[str, tuple[str, ...]]] = {
     "rbac": {
@@ -153,6 +159,8 @@ def promote_variants(root: Path, answers: dict[str, str]) -> None:
         variant = pattern.format(answers[option])
         if variant not in unchosen:
             (root / variant).rename(root / target)
+    for source, target in SHARED_INTO_VARIANT:
+        (root / source).rename(root / target)
 
 
 def write_env(root: Path) -> None:

@@ -90,18 +90,25 @@ def table_paths(table: Mapping[str, Mapping[str, tuple[str, ...]]]) -> set[str]:
 def build_fake_project(root: Path, post_hook: ModuleType) -> None:
     """Create a tree holding every optional file and folder, plus shared files."""
     for relative in table_paths(post_hook.OPTION_FILES):
-        _write(root / relative, f"# {relative}\n")
+        _write(variant_file(root / relative), f"# {relative}\n")
     for relative in table_paths(post_hook.OPTION_DIRS):
         _write(root / relative / "__init__.py", "")
     values = option_values(post_hook)
     for option, pattern, _target in post_hook.PROMOTED:
         for value in values[option]:
-            _write(root / pattern.format(value), f"# variant {value}\n")
+            _write(variant_file(root / pattern.format(value)), f"# variant {value}\n")
+    for source, _target in post_hook.SHARED_INTO_VARIANT:
+        _write(root / source, "# shared by every variant\n")
     _write(root / "app" / "main.py", "# shared\n")
     _write(
         root / ".env.example",
         f"# Copy to .env\nSECRET_KEY={post_hook.EXAMPLE_KEY}\nDEBUG=1\n",
     )
+
+
+def variant_file(path: Path) -> Path:
+    """Return the file that stands for a variant: a package's ``__init__.py``."""
+    return path if path.suffix else path / "__init__.py"
 
 
 def _write(path: Path, text: str) -> None:
@@ -224,7 +231,9 @@ class TestAnswersAreData:
         unneeded = unneeded_paths(post_hook, answers({"project_name": name}))
         for option, pattern, target in post_hook.PROMOTED:
             default = answers({"project_name": name})[option]
-            assert (root / target).is_file() != (pattern.format(default) in unneeded)
+            assert (root / target).exists() != (pattern.format(default) in unneeded)
+        for _source, target in post_hook.SHARED_INTO_VARIANT:
+            assert (root / target).is_file(), target
 
 
 class TestPostHookTables:
@@ -308,7 +317,7 @@ class TestPostHookActions:
                 if pattern.format(combination[option]) in unneeded:
                     assert not (root / target).exists(), (combination, target)
                     continue
-                text = (root / target).read_text(encoding="utf-8")
+                text = variant_file(root / target).read_text(encoding="utf-8")
                 assert text == f"# variant {combination[option]}\n", combination
                 assert not list(root.glob(pattern.format("*"))), combination
 

@@ -11,19 +11,15 @@ PUT, PATCH, DELETE) is authorised against the database instead: the user must
 exist, be active and still have the token's stamp, and its grants are
 today's, so a demoted or deactivated user's token changes nothing.
 
-A refresh token is an opaque random string whose SHA-256 alone is stored.
-Each use spends it and issues a new pair in the same family, which keeps the
-absolute lifetime set at login. A spent token presented again means that two
-parties hold it, so the whole family is revoked (RFC 9700 4.14.2). That holds
-for two concurrent refreshes with one token as well: exactly one wins, the
-other is a reuse, and the family (the winner's new token too) is revoked.
+Refresh tokens are opaque and rotate; :mod:`.store` says how a reuse is
+caught.
 
 The rest of the application sees this strategy through :mod:`.interface`:
 
 - :mod:`.models`: the ``refresh_tokens`` table;
 - :mod:`.tokens`: access tokens, their keys and their check;
 - :mod:`.store`: refresh tokens: issuing, spending and revoking them;
-- :mod:`.bearer`: the check every authenticated request makes;
+- :mod:`.principal`: the check every authenticated request makes;
 - :mod:`.lifecycle`: installing the strategy, starting and ending sessions;
 - :mod:`.routes`: refresh and logout.
 """

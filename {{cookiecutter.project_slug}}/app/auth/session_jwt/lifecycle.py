@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth.credentials import INVALID_CREDENTIALS
 from app.auth.models import User
 from app.auth.session import store
-from app.auth.session.bearer import bearer_challenge
+from app.auth.session.principal import bearer_challenge
 from app.auth.session.schemas import TokenPair
 from app.auth.session.state import SessionState
 from app.auth.session.tokens import Keys, Tokens

@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.auth.session import store
-from app.auth.session.bearer import CurrentPrincipal
 from app.auth.session.lifecycle import no_store
 from app.auth.session.models import RefreshToken
+from app.auth.session.principal import CurrentPrincipal
 from app.auth.session.schemas import RefreshTokenBody, TokenPair
 from app.db import SessionDep, utcnow
 from app.state import app_state

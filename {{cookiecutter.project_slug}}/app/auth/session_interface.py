@@ -1,7 +1,9 @@
-"""The strategy as the rest of the application sees it.
+"""The chosen strategy as the rest of the application sees it.
 
-mypy checks in :mod:`app.main` that this module is a whole
-:class:`app.auth.strategy.SessionStrategy`.
+Every strategy package has the same modules for these names, so this one
+file serves them all: the template's hook moves it into the chosen package
+as ``app/auth/session/interface.py``. mypy checks in :mod:`app.main` that it
+is a whole :class:`app.auth.strategy.SessionStrategy`.
 """
 
 from __future__ import annotations
