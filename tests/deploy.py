@@ -187,7 +187,7 @@ def inspect_image(name: str, seconds: float) -> Image:
         seconds=seconds,
         size=int(data["Size"]),
         config=data["Config"],
-        healthcheck=data.get("HealthCheck"),
+        healthcheck=data.get("Healthcheck"),
     )
 
 

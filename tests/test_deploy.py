@@ -49,21 +49,29 @@ def lint(command: list[str], projects: list[Path], relative: str) -> None:
     run([*command, *files], cwd=projects[0].parent.parent, timeout=300)
 
 
+def hadolint() -> list[str]:
+    """Return hadolint's command: any finding fails, a style note too."""
+    return [tool("hadolint"), "--failure-threshold", "style"]
+
+
+def schema(name: str) -> list[str]:
+    """Return check-jsonschema's command for one of its vendored schemas."""
+    return [tool("check-jsonschema"), "--builtin-schema", f"vendor.{name}"]
+
+
 def test_dockerfiles_pass_hadolint(projects: list[Path]) -> None:
     """No Dockerfile has a hadolint finding, not even a style note."""
-    lint([tool("hadolint"), "--failure-threshold", "style"], projects, DOCKERFILE)
+    lint(hadolint(), projects, DOCKERFILE)
 
 
 def test_compose_files_match_the_compose_spec(projects: list[Path]) -> None:
     """Every compose.yaml validates against the Compose Specification's schema."""
-    command = [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
-    lint(command, projects, COMPOSE)
+    lint(schema("compose-spec"), projects, COMPOSE)
 
 
 def test_workflows_match_github_schema(projects: list[Path]) -> None:
     """Every CI workflow validates against GitHub's workflow schema."""
-    command = [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
-    lint(command, projects, WORKFLOW)
+    lint(schema("github-workflows"), projects, WORKFLOW)
 
 
 def test_workflows_pass_actionlint(projects: list[Path]) -> None:
@@ -100,3 +108,39 @@ def test_compose_takes_secrets_from_the_environment(projects: list[Path]) -> Non
                 if "PASSWORD" in key or key == "SECRET_KEY":
                     assert str(value).startswith("${"), f"{name}: {key}={value}"
                     assert ":?" in str(value), f"{name}: {key} may be empty"
+
+
+# A wrong file for each linter: (its command, a file name, the text).
+BROKEN = {
+    # The last USER is root (DL3002).
+    "hadolint": (hadolint, "Dockerfile", "FROM python:3.11-slim\nUSER root\n"),
+    # A key that the Compose Specification does not know.
+    "compose-spec": (
+        lambda: schema("compose-spec"),
+        "compose.yaml",
+        "services:\n  app:\n    image: app\n    imgae: app\n",
+    ),
+    # A job without runs-on.
+    "github-workflows": (
+        lambda: schema("github-workflows"),
+        "ci.yml",
+        "on: push\njobs:\n  a:\n    steps:\n      - run: 'true'\n",
+    ),
+    # A property that the runner context does not have.
+    "actionlint": (
+        actionlint_command,
+        "ci.yml",
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ runner.nothing }}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("linter", sorted(BROKEN))
+def test_linters_refuse_a_broken_file(linter: str, tmp_path: Path) -> None:
+    """Each linter, run as above, fails on a wrong file: none passes everything."""
+    command, name, text = BROKEN[linter]
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = run([*command(), os.fspath(path)], cwd=tmp_path, check=False)
+    assert result.returncode != 0, f"{linter} passed a wrong file:\n{result.stdout}"
