@@ -68,6 +68,8 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/database_sqlite.py",
             "tests/test_reader_sqlite.py",
             "tests/test_faults_sqlite.py",
+            "compose_sqlite.yaml",
+            ".github/workflows/ci_sqlite.yml",
         ),
         "postgresql": (
             "app/reader_postgresql.py",
@@ -76,6 +78,8 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/test_reader_postgresql.py",
             "tests/test_faults_postgresql.py",
             "tests/proxy.py",
+            "compose_postgresql.yaml",
+            ".github/workflows/ci_postgresql.yml",
         ),
     },
 }
@@ -103,6 +107,8 @@ PROMOTED: tuple[tuple[str, str, str], ...] = (
     ("database", "app/reader_{}.py", "app/reader.py"),
     ("database", "app/faults_{}.py", "app/faults.py"),
     ("database", "tests/database_{}.py", "tests/database.py"),
+    ("database", "compose_{}.yaml", "compose.yaml"),
+    ("database", ".github/workflows/ci_{}.yml", ".github/workflows/ci.yml"),
 )
 
 # Files shared by every variant of a promoted package, moved into the chosen
