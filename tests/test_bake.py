@@ -11,7 +11,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 from pytest_cookies.plugin import Cookies
 
-from helpers import TEMPLATE_DIR, choice_options, combination_id, combinations, run
+from helpers import TEMPLATE_DIR, choice_options, combinations, run
 
 NAMES_AS_DATA = [
     'He said "hi"',
