@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from app.config import Settings, describe
 from app.cors import COOKIE_SESSIONS
@@ -129,7 +130,7 @@ def test_a_cors_origin_that_is_not_an_origin_is_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch, origin: str
 ) -> None:
     monkeypatch.setenv("CORS_ORIGINS", f"{FRONT_END},{origin}")
-    with pytest.raises(ValueError, match="is not an origin") as caught:
+    with pytest.raises(ValidationError, match="is not an origin") as caught:
         Settings(_env_file=None, secret_key="x" * 48)
     message = describe(caught.value)
     assert message.startswith("CORS_ORIGINS: "), message
