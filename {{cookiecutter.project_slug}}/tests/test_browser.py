@@ -1,0 +1,255 @@
+"""A real Chromium on the /docs page, and on a front end of another origin.
+
+Deselect with ``-m 'not browser'``; see tests/browser.py for where Chromium
+comes from. The browser reaches nothing but this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Response, sync_playwright
+
+from app.cors import COOKIE_SESSIONS
+from tests.browser import ARGS, find_chromium, offline, other_origin
+from tests.helpers import PASSWORD
+from tests.servers import uvicorn_server
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "browser@example.com"
+NEW_PASSWORD = "another correct horse battery staple"
+cookie_sessions_only = pytest.mark.skipif(
+    not COOKIE_SESSIONS, reason="a bearer token is no cookie for CORS to carry"
+)
+
+# Runs in the other origin's page: the front end's calls, with its cookies.
+_FRONT_END = """
+async ([api, email, password]) => {
+  const call = async (path, init) => {
+    try {
+      const response = await fetch(api + path, {credentials: "include", ...init});
+      return {status: response.status, body: await response.text()};
+    } catch (error) {
+      return {status: 0, body: String(error)};  // refused by the browser
+    }
+  };
+  const login = await call("/auth/login", {
+    method: "POST", body: new URLSearchParams({username: email, password}),
+  });
+  let token = "";
+  try { token = JSON.parse(login.body).csrf_token || ""; } catch {}
+  const me = await call("/auth/me", {});
+  const logout = await call("/auth/logout", {
+    method: "POST", headers: {"X-CSRF-Token": token},
+  });
+  const after = await call("/auth/me", {});
+  return {login, token, me, logout, after};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Launch Chromium once for the module (or skip: see tests/browser.py)."""
+    with sync_playwright() as playwright:
+        executable = find_chromium(playwright)
+        chromium = playwright.chromium.launch(
+            executable_path=executable, args=ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh, offline browser profile with one page."""
+    context = browser.new_context()
+    offline(context)
+    yield context.new_page()
+    context.close()
+
+
+def _register(base_url: str) -> None:
+    body = {"email": EMAIL, "password": PASSWORD}
+    response = httpx.post(f"{base_url}/auth/register", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+
+
+class DocsPage:
+    """Swagger UI's /docs, used as a person would: Try it out, Execute."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        page.goto(f"{base_url}/docs")
+        page.locator(".swagger-ui .opblock").first.wait_for(state="visible")
+
+    def operation(self, method: str, path: str) -> Locator:
+        """Return the operation's block, opened, in "Try it out" mode."""
+        summary = self.page.locator(f'.opblock-summary-path[data-path="{path}"]')
+        block = self.page.locator(f".opblock-{method.lower()}").filter(has=summary)
+        if "is-open" not in (block.get_attribute("class") or ""):
+            block.locator(".opblock-summary").first.click()
+        if block.locator("button.try-out__btn.cancel").count() == 0:
+            block.locator("button.try-out__btn").click()
+        return block
+
+    def execute(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Response:
+        """Fill the operation's form or JSON body, execute it; return the answer."""
+        block = self.operation(method, path)
+        for name, value in (form or {}).items():
+            block.locator(f'tr[data-property-name="{name}"] input').fill(value)
+        if body is not None:
+            block.locator("textarea.body-param__text").fill(json.dumps(body))
+
+        def is_the_call(response: Response) -> bool:
+            return (
+                urlsplit(response.url).path == path
+                and response.request.method == method
+            )
+
+        with self.page.expect_response(is_the_call) as answer:
+            block.locator("button.execute").click()
+        return answer.value
+
+    def authorize(self, email: str, password: str) -> Response:
+        """Log in with the Authorize button's OAuth2 password flow (jwt)."""
+        page = self.page
+        page.locator(".auth-wrapper button.authorize").click()
+        modal = page.locator(".modal-ux")
+        logout = modal.locator("button.authorize", has_text="Logout")
+        if logout.count():
+            logout.click()
+        modal.locator("#oauth_username").fill(email)
+        modal.locator("#oauth_password").fill(password)
+        with page.expect_response(
+            lambda r: urlsplit(r.url).path == "/auth/login"
+        ) as answer:
+            modal.locator("button.authorize", has_text="Authorize").click()
+        modal.locator("button.btn-done").click()
+        return answer.value
+
+
+def _status(response: Response) -> str:
+    return (
+        f"{response.request.method} {response.url}: {response.status} {response.text()}"
+    )
+
+
+def test_docs_page_renders_offline_and_logs_in(page: Page, database_url: str) -> None:
+    """Login, /auth/me, password change, logout and a new login, all from /docs.
+
+    Every request to another host is refused, and none is made.
+    """
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with uvicorn_server(database_url) as base_url:
+        _register(base_url)
+        docs = DocsPage(page, base_url)
+        assert page.locator(".swagger-ui .info .title").is_visible()
+        if COOKIE_SESSIONS:
+            _cookie_session_through_the_docs(docs)
+        else:
+            _bearer_session_through_the_docs(docs)
+    foreign = [url for url in requested if not url.startswith(f"{base_url}/")]
+    assert not foreign, foreign
+
+
+def _cookie_session_through_the_docs(docs: DocsPage) -> None:
+    login = docs.execute(
+        "POST", "/auth/login", form={"username": EMAIL, "password": PASSWORD}
+    )
+    assert login.status == 200, _status(login)
+    me = docs.execute("GET", "/auth/me")
+    assert me.status == 200, _status(me)
+    assert me.json()["email"] == EMAIL
+    change = docs.execute(
+        "POST",
+        "/auth/password",
+        body={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert change.status == 200, _status(change)
+    # The page sent the token itself, from the csrftoken cookie.
+    assert change.request.all_headers().get("x-csrf-token")
+    logout = docs.execute("POST", "/auth/logout")
+    assert logout.status == 204, _status(logout)
+    gone = docs.execute("GET", "/auth/me")
+    assert gone.status == 401, _status(gone)
+    again = docs.execute(
+        "POST", "/auth/login", form={"username": EMAIL, "password": NEW_PASSWORD}
+    )
+    assert again.status == 200, _status(again)
+    back = docs.execute("GET", "/auth/me")
+    assert back.status == 200, _status(back)
+
+
+def _bearer_session_through_the_docs(docs: DocsPage) -> None:
+    login = docs.authorize(EMAIL, PASSWORD)
+    assert login.status == 200, _status(login)
+    me = docs.execute("GET", "/auth/me")
+    assert me.status == 200, _status(me)
+    assert me.request.all_headers()["authorization"].startswith("Bearer ")
+    change = docs.execute(
+        "POST",
+        "/auth/password",
+        body={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert change.status == 200, _status(change)
+    # The change ended every session, the page's access token included for
+    # unsafe requests: log in again with the new password, then log out.
+    again = docs.authorize(EMAIL, NEW_PASSWORD)
+    assert again.status == 200, _status(again)
+    refresh_token = again.json()["refresh_token"]
+    logout = docs.execute("POST", "/auth/logout", body={"refresh_token": refresh_token})
+    assert logout.status == 204, _status(logout)
+    spent = docs.execute("POST", "/auth/refresh", body={"refresh_token": refresh_token})
+    assert spent.status == 401, _status(spent)
+
+
+@cookie_sessions_only
+def test_front_end_on_a_listed_origin_logs_in_and_out(
+    page: Page, database_url: str
+) -> None:
+    with other_origin() as origin:
+        env = {"CORS_ORIGINS": origin}
+        with uvicorn_server(database_url, env=env) as base_url:
+            _register(base_url)
+            page.goto(f"{origin}/")
+            result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD])
+    assert result["login"]["status"] == 200, result
+    assert result["me"]["status"] == 200, result
+    assert json.loads(result["me"]["body"])["email"] == EMAIL
+    if not result["token"]:
+        # CONTRACT.md, Clients: login answers {"csrf_token": ...}; until the
+        # strategies do, the front end has no token to send and its logout
+        # is refused (403). Check this after that change is merged.
+        assert result["logout"]["status"] == 403, result
+        pytest.xfail("login's answer carries no csrf_token yet")
+    assert result["logout"]["status"] == 204, result
+    assert result["after"]["status"] == 401, result
+
+
+@cookie_sessions_only
+def test_front_end_on_an_unlisted_origin_is_refused_by_the_browser(
+    page: Page, database_url: str
+) -> None:
+    with other_origin() as origin, uvicorn_server(database_url) as base_url:
+        _register(base_url)
+        page.goto(f"{origin}/")
+        result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD])
+    # fetch() rejects: the answers carry no Access-Control-Allow-Origin.
+    for call in ("login", "me", "logout", "after"):
+        assert result[call]["status"] == 0, result
+        assert "Failed to fetch" in result[call]["body"], result
