@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 EMAIL = "browser@example.com"
 NEW_PASSWORD = "another correct horse battery staple"
 cookie_sessions_only = pytest.mark.skipif(
-    not COOKIE_SESSIONS, reason="cookie strategies: a bearer token needs no credentialed CORS"
+    not COOKIE_SESSIONS, reason="cookie strategies only: bearer tokens need no cookies"
 )
 
 # Runs in the other origin's page: the front end's calls, with its cookies.
