@@ -29,8 +29,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 GUARDS_MODULE = "app.auth.guards"
 ERROR_SCHEMA = "ErrorDetail"
 DESCRIPTIONS = {
+    400: "Current password is incorrect",
     401: "Not logged in, or wrong credentials",
     403: "Not allowed",
+    409: "A user with this email already exists",
     429: "Too many attempts; see Retry-After",
     503: "Busy or database unavailable; see Retry-After",
 }
@@ -40,9 +42,11 @@ _IN_BODY: dict[str, frozenset[int]] = {
     # Calls the session check itself (see app.auth.router).
     "GET /auth/me": frozenset({401}),
     # Counted per client, each registration costing a hash.
-    "POST /auth/register": frozenset({429, 503}),
+    "POST /auth/register": frozenset({409, 429, 503}),
     # Throttled like a login; the new password is hashed.
-    "POST /auth/password": frozenset({429, 503}),
+    "POST /auth/password": frozenset({400, 429, 503}),
+    # A refresh token that is unknown, spent, revoked or expired (jwt).
+    "POST /auth/refresh": frozenset({401}),
 }
 
 
