@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Response, sync_playwright
+from playwright.sync_api import Locator, Page, Response, sync_playwright
 
 from app.cors import COOKIE_SESSIONS
 from tests.browser import ARGS, find_chromium, offline, other_origin
@@ -54,25 +54,24 @@ async ([api, email, password]) => {
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Launch Chromium once for the module (or skip: see tests/browser.py)."""
+@pytest.fixture
+def page(database_url: str) -> Iterator[Page]:
+    """Launch Chromium with a fresh, offline profile; yield its one page.
+
+    It asks for the test's database first: PostgreSQL's is created (and
+    dropped) with asyncio.run, which cannot run in this thread while
+    playwright's sync API is active.
+    """
     with sync_playwright() as playwright:
         executable = find_chromium(playwright)
-        chromium = playwright.chromium.launch(
+        browser = playwright.chromium.launch(
             executable_path=executable, args=ARGS, headless=True
         )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh, offline browser profile with one page."""
-    context = browser.new_context()
-    offline(context)
-    yield context.new_page()
-    context.close()
+        context = browser.new_context()
+        offline(context)
+        yield context.new_page()
+        context.close()
+        browser.close()
 
 
 def _register(base_url: str) -> None:
