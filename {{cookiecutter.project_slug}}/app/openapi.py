@@ -37,10 +37,10 @@ DESCRIPTIONS = {
     503: "Busy or database unavailable; see Retry-After",
 }
 CSRF_DESCRIPTION = "Not allowed, or refused by the CSRF check"
-# What routes do in their own body, where their dependencies do not show it.
+# Routes that call the session check in their own body (see app.auth.router).
+_CHECK_IN_BODY = frozenset({"GET /auth/me"})
+# What routes refuse in their own body, where their dependencies do not show it.
 _IN_BODY: dict[str, frozenset[int]] = {
-    # Calls the session check itself (see app.auth.router).
-    "GET /auth/me": frozenset({401}),
     # Counted per client, each registration costing a hash.
     "POST /auth/register": frozenset({409, 429, 503}),
     # Throttled like a login; the new password is hashed.
@@ -84,8 +84,9 @@ def declare(app: FastAPI, schema: dict[str, Any], settings: Settings) -> None:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:  # not in the schema
                 continue
-            statuses = _refusals(f"{method} {route.path_format}", calls)
-            needs_login = 401 in statuses and verified_user not in calls
+            key = f"{method} {route.path_format}"
+            needs_login = key in _CHECK_IN_BODY or _checks_session(calls)
+            statuses = _refusals(key, calls) | ({401} if needs_login else set())
             unsafe = method not in SAFE_METHODS
             if COOKIE_SESSIONS and unsafe:
                 statuses.add(403)
@@ -100,15 +101,21 @@ def declare(app: FastAPI, schema: dict[str, Any], settings: Settings) -> None:
                 operation["security"] = [{name: [] for name in names}]
 
 
+def _checks_session(calls: set[Callable[..., Any]]) -> bool:
+    # Every dependency of the strategy reads the session (current_principal,
+    # the database strategy's current_session), and every guard needs one.
+    packages = (session.__name__, GUARDS_MODULE)
+    return any(
+        _within(getattr(call, "__module__", ""), package)
+        for call in calls
+        for package in packages
+    )
+
+
 def _refusals(key: str, calls: set[Callable[..., Any]]) -> set[int]:
     statuses = set(_IN_BODY.get(key, ()))
-    modules = {getattr(call, "__module__", "") for call in calls}
-    # The strategy's dependencies read the session: current_principal and
-    # any other (the database strategy's current_session).
-    if any(_within(module, session.__name__) for module in modules):
-        statuses.add(401)
-    if any(_within(module, GUARDS_MODULE) for module in modules):
-        statuses.update({401, 403})
+    if any(_within(getattr(call, "__module__", ""), GUARDS_MODULE) for call in calls):
+        statuses.add(403)
     if verified_user in calls:
         statuses.update({401, 429, 503})
     if counted_attempt in calls:
