@@ -30,8 +30,6 @@ ASSETS = {
     "favicon-32x32.png": "image/png",
 }
 CDN_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-# A day: the files change only with the package, which changes the page too.
-_ASSET_CACHE = "public, max-age=86400"
 
 # Swagger UI takes a requestInterceptor function, which FastAPI's parameters
 # (JSON) cannot carry: this wraps SwaggerUIBundle, between the bundle and
@@ -112,8 +110,6 @@ def _asset(name: str, media_type: str) -> Callable[[Request], Awaitable[FileResp
     path = Path(str(swagger_ui_path)) / name
 
     async def serve(request: Request) -> FileResponse:
-        return FileResponse(
-            path, media_type=media_type, headers={"Cache-Control": _ASSET_CACHE}
-        )
+        return FileResponse(path, media_type=media_type)
 
     return serve
