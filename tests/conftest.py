@@ -116,6 +116,8 @@ def project_env(
     """
     env = tools_env()
     env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    # The project's browser tests fail, rather than skip, without Chromium.
+    env["REQUIRE_BROWSER"] = "1"
     if combo["database"] == "postgresql":
         request.getfixturevalue("postgres_server")
         env["TEST_DATABASE_URL"] = f"{POSTGRES}/postgres"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 {% if cookiecutter.session_strategy == "jwt" -%}
 import jwt
 {% endif -%}
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 {%- if cookiecutter.session_strategy == "jwt" or cookiecutter.database == "postgresql" %}
 
 from app.project import {% if cookiecutter.database == "postgresql" %}DATABASE_NAME{% if cookiecutter.session_strategy == "jwt" %}, {% endif %}{% endif %}{% if cookiecutter.session_strategy == "jwt" %}PROJECT_SLUG{% endif %}
@@ -20,6 +21,10 @@ EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-character
 MIN_SECRET_KEY_LENGTH = 32
 
 Environment = Literal["development", "test", "production"]
+# scheme://host[:port], as browsers send it in the Origin header.
+_ORIGIN = re.compile(
+    r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?"
+)
 
 
 class DatabaseSettings(BaseSettings):
@@ -53,7 +58,14 @@ class Settings(DatabaseSettings):
     # Origins (scheme://host[:port]) besides the app's own that may send
     # state-changing requests with the session cookie.
     trusted_origins: list[str] = Field(default_factory=list)
+    # Origins of front ends that call the API from the browser: a
+    # comma-separated list, empty by default. They get CORS (with cookies,
+    # for the cookie strategies) and are trusted like TRUSTED_ORIGINS.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     docs_enabled: bool | None = None
+    # Where /docs loads Swagger UI from: "local" (served by the app, from the
+    # swagger-ui-bundle-v2 package; works offline) or "cdn" (jsDelivr).
+    docs_assets: Literal["local", "cdn"] = "local"
     # Failed logins allowed within LOGIN_FAILURE_WINDOW seconds, per account
     # and per client address, before further attempts get 429.
     login_failures_per_account: int = Field(default=5, gt=0)
@@ -65,6 +77,32 @@ class Settings(DatabaseSettings):
     registration_window: int = Field(default=60 * 60, gt=0)
     # A request body larger than this is refused with 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port] in "
+                    "lower case, without path or trailing slash "
+                    "(for example https://app.example.com)"
+                )
+        return origins
+
+    @model_validator(mode="after")
+    def _trust_cors_origins(self) -> Settings:
+        # A front end allowed to read answers may also send changes.
+        extra = [o for o in self.cors_origins if o not in self.trusted_origins]
+        self.trusted_origins = [*self.trusted_origins, *extra]
+        return self
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, health
+from app import cors, docs, errors, health, openapi
 {%- if cookiecutter.rbac != "none" %}
 from app.admin import router as admin_router
 {%- endif %}
@@ -38,13 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await release(app)
 
-    docs = settings.show_docs
     app = FastAPI(
         title=PROJECT_NAME,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        # Served by app.docs, without a CDN.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
+        openapi_url="/openapi.json" if settings.show_docs else None,
     )
     engine = create_engine(settings.database_url, timeout=settings.database_timeout)
     app.state.app = AppState(
@@ -61,8 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
     app.include_router(session.router)
     app.include_router(health.readiness)
+    openapi.install(app, settings)
+    docs.install(app, assets=settings.docs_assets)
     # Inside the security headers, so that a 413 carries them too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the CSRF check and the body limit: a preflight is answered
+    # before them, and their refusals carry CORS headers the page can read.
+    cors.install(app, settings.cors_origins)
     # Added last, so it wraps everything, refusals of the CSRF check included.
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     return app

@@ -15,7 +15,8 @@ _COMMON: tuple[Header, ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 # JSON needs no scripts, styles or frames; the docs page (off in production
-# unless enabled) loads Swagger UI from a CDN, so it keeps its own rules.
+# unless enabled) runs Swagger UI's inline script, and loads it from a CDN
+# with DOCS_ASSETS=cdn, so it keeps its own rules.
 _API_CSP: Header = (
     b"content-security-policy",
     b"default-src 'none'; frame-ancestors 'none'",

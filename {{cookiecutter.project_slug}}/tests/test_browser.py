@@ -1,0 +1,263 @@
+"""A real Chromium on the /docs page, and on a front end of another origin.
+
+Deselect with ``-m 'not browser'``; see tests/browser.py for where Chromium
+comes from. The browser reaches nothing but this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, Response, sync_playwright
+
+from app.cors import COOKIE_SESSIONS
+from tests.browser import ARGS, find_chromium, offline, other_origin
+from tests.helpers import PASSWORD
+from tests.servers import uvicorn_server
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "browser@example.com"
+NEW_PASSWORD = "another correct horse battery staple"
+CREDENTIALS = "include" if COOKIE_SESSIONS else "omit"
+
+# Runs in the other origin's page: the front end's calls. The cookie
+# strategies' session rides in cookies ("include"); a bearer token does not.
+_FRONT_END = """
+async ([api, email, password, credentials]) => {
+  const call = async (path, init) => {
+    try {
+      const response = await fetch(api + path, {credentials, ...init});
+      return {status: response.status, body: await response.text()};
+    } catch (error) {
+      return {status: 0, body: String(error)};  // refused by the browser
+    }
+  };
+  const login = await call("/auth/login", {
+    method: "POST", body: new URLSearchParams({username: email, password}),
+  });
+  let answer = {};
+  try { answer = JSON.parse(login.body); } catch {}
+  const access = answer.access_token;
+  const bearer = access ? {Authorization: `Bearer ${access}`} : {};
+  const json = {"Content-Type": "application/json"};
+  const refresh = JSON.stringify({refresh_token: answer.refresh_token});
+  const me = await call("/auth/me", {headers: bearer});
+  const logout = access
+    ? await call("/auth/logout", {
+        method: "POST", headers: {...bearer, ...json}, body: refresh,
+      })
+    : await call("/auth/logout", {
+        method: "POST", headers: {"X-CSRF-Token": answer.csrf_token || ""},
+      });
+  // After the logout: the session (cookies) or the refresh token (jwt) is gone.
+  const after = access
+    ? await call("/auth/refresh", {method: "POST", headers: json, body: refresh})
+    : await call("/auth/me", {});
+  const token = answer.csrf_token || access || "";
+  return {login, token, me, logout, after};
+}
+"""
+
+
+@pytest.fixture
+def page(database_url: str) -> Iterator[Page]:
+    """Launch Chromium with a fresh, offline profile; yield its one page.
+
+    It asks for the test's database first: PostgreSQL's is created (and
+    dropped) with asyncio.run, which cannot run in this thread while
+    playwright's sync API is active.
+    """
+    with sync_playwright() as playwright:
+        executable = find_chromium(playwright)
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=ARGS, headless=True
+        )
+        context = browser.new_context()
+        offline(context)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def _register(base_url: str) -> None:
+    body = {"email": EMAIL, "password": PASSWORD}
+    response = httpx.post(f"{base_url}/auth/register", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+
+
+class DocsPage:
+    """Swagger UI's /docs, used as a person would: Try it out, Execute."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        page.goto(f"{base_url}/docs")
+        page.locator(".swagger-ui .opblock").first.wait_for(state="visible")
+
+    def operation(self, method: str, path: str) -> Locator:
+        """Return the operation's block, opened, in "Try it out" mode."""
+        summary = self.page.locator(f'.opblock-summary-path[data-path="{path}"]')
+        block = self.page.locator(f".opblock-{method.lower()}").filter(has=summary)
+        if "is-open" not in (block.get_attribute("class") or ""):
+            block.locator(".opblock-summary").first.click()
+        if block.locator("button.try-out__btn.cancel").count() == 0:
+            block.locator("button.try-out__btn").click()
+        return block
+
+    def execute(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Response:
+        """Fill the operation's form or JSON body, execute it; return the answer."""
+        block = self.operation(method, path)
+        for name, value in (form or {}).items():
+            block.locator(f'tr[data-property-name="{name}"] input').fill(value)
+        if body is not None:
+            block.locator("textarea.body-param__text").fill(json.dumps(body))
+
+        def is_the_call(response: Response) -> bool:
+            return (
+                urlsplit(response.url).path == path
+                and response.request.method == method
+            )
+
+        with self.page.expect_response(is_the_call) as answer:
+            block.locator("button.execute").click()
+        return answer.value
+
+    def authorize(self, email: str, password: str) -> Response:
+        """Log in with the Authorize button's OAuth2 password flow (jwt)."""
+        page = self.page
+        page.locator(".auth-wrapper button.authorize").click()
+        modal = page.locator(".modal-ux")
+        logout = modal.locator("button.authorize", has_text="Logout")
+        if logout.count():
+            logout.click()
+        modal.locator("#oauth_username").fill(email)
+        modal.locator("#oauth_password").fill(password)
+        with page.expect_response(
+            lambda r: urlsplit(r.url).path == "/auth/login"
+        ) as answer:
+            modal.locator("button.authorize", has_text="Authorize").click()
+        modal.locator("button.btn-done").click()
+        return answer.value
+
+
+def _status(response: Response) -> str:
+    return (
+        f"{response.request.method} {response.url}: {response.status} {response.text()}"
+    )
+
+
+def test_docs_page_renders_offline_and_logs_in(page: Page, database_url: str) -> None:
+    """Login, /auth/me, password change, logout and a new login, all from /docs.
+
+    Every request to another host is refused, and none is made.
+    """
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with uvicorn_server(database_url) as base_url:
+        _register(base_url)
+        docs = DocsPage(page, base_url)
+        assert page.locator(".swagger-ui .info .title").is_visible()
+        if COOKIE_SESSIONS:
+            _cookie_session_through_the_docs(docs)
+        else:
+            _bearer_session_through_the_docs(docs)
+    foreign = [url for url in requested if not url.startswith(f"{base_url}/")]
+    assert not foreign, foreign
+
+
+def _cookie_session_through_the_docs(docs: DocsPage) -> None:
+    login = docs.execute(
+        "POST", "/auth/login", form={"username": EMAIL, "password": PASSWORD}
+    )
+    assert login.status == 200, _status(login)
+    me = docs.execute("GET", "/auth/me")
+    assert me.status == 200, _status(me)
+    assert me.json()["email"] == EMAIL
+    change = docs.execute(
+        "POST",
+        "/auth/password",
+        body={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert change.status == 200, _status(change)
+    # The page sent the token itself, from the csrftoken cookie.
+    assert change.request.all_headers().get("x-csrf-token")
+    logout = docs.execute("POST", "/auth/logout")
+    assert logout.status == 204, _status(logout)
+    gone = docs.execute("GET", "/auth/me")
+    assert gone.status == 401, _status(gone)
+    again = docs.execute(
+        "POST", "/auth/login", form={"username": EMAIL, "password": NEW_PASSWORD}
+    )
+    assert again.status == 200, _status(again)
+    back = docs.execute("GET", "/auth/me")
+    assert back.status == 200, _status(back)
+
+
+def _bearer_session_through_the_docs(docs: DocsPage) -> None:
+    login = docs.authorize(EMAIL, PASSWORD)
+    assert login.status == 200, _status(login)
+    me = docs.execute("GET", "/auth/me")
+    assert me.status == 200, _status(me)
+    assert me.request.all_headers()["authorization"].startswith("Bearer ")
+    change = docs.execute(
+        "POST",
+        "/auth/password",
+        body={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert change.status == 200, _status(change)
+    # The change ended every session, the page's access token included for
+    # unsafe requests: log in again with the new password, then log out.
+    again = docs.authorize(EMAIL, NEW_PASSWORD)
+    assert again.status == 200, _status(again)
+    refresh_token = again.json()["refresh_token"]
+    logout = docs.execute("POST", "/auth/logout", body={"refresh_token": refresh_token})
+    assert logout.status == 204, _status(logout)
+    spent = docs.execute("POST", "/auth/refresh", body={"refresh_token": refresh_token})
+    assert spent.status == 401, _status(spent)
+
+
+def test_front_end_on_a_listed_origin_logs_in_and_out(
+    page: Page, database_url: str
+) -> None:
+    with other_origin() as origin:
+        env = {"CORS_ORIGINS": origin}
+        with uvicorn_server(database_url, env=env) as base_url:
+            _register(base_url)
+            page.goto(f"{origin}/")
+            result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD, CREDENTIALS])
+    assert result["login"]["status"] == 200, result
+    assert result["me"]["status"] == 200, result
+    assert json.loads(result["me"]["body"])["email"] == EMAIL
+    if COOKIE_SESSIONS and not result["token"]:
+        # CONTRACT.md, Clients: login answers {"csrf_token": ...}; until the
+        # strategies do, the front end has no token to send and its logout
+        # is refused (403). Check this after that change is merged.
+        assert result["logout"]["status"] == 403, result
+        pytest.xfail("login's answer carries no csrf_token yet")
+    assert result["logout"]["status"] == 204, result
+    assert result["after"]["status"] == 401, result
+
+
+def test_front_end_on_an_unlisted_origin_is_refused_by_the_browser(
+    page: Page, database_url: str
+) -> None:
+    with other_origin() as origin, uvicorn_server(database_url) as base_url:
+        _register(base_url)
+        page.goto(f"{origin}/")
+        result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD, CREDENTIALS])
+    # fetch() rejects: the answers carry no Access-Control-Allow-Origin.
+    for call in ("login", "me", "logout", "after"):
+        assert result[call]["status"] == 0, result
+        assert "Failed to fetch" in result[call]["body"], result
