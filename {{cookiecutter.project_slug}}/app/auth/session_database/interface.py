@@ -11,6 +11,7 @@ from app.auth.session.lifecycle import (
     cleanup_expired,
     end_sessions,
     install,
+    login,
     release,
     start_session,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "current_principal",
     "end_sessions",
     "install",
+    "login",
     "release",
     "router",
     "start_session",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.auth.credentials import VerifiedUser
 from app.auth.cookies import CookieLogin, session_cookie_name, start_cookie_session
 from app.auth.csrf import CSRFMiddleware, issue_token, make_signer
 from app.auth.models import User
@@ -12,6 +13,7 @@ from app.auth.session import store
 from app.auth.session.models import UserSession
 from app.auth.session.state import SessionState
 from app.config import Settings
+from app.db import SessionDep
 from app.reader import Reader
 from app.state import app_state
 
@@ -42,6 +44,13 @@ def install(app: FastAPI, settings: Settings, engine: AsyncEngine) -> SessionSta
 async def release(state: SessionState) -> None:
     """Close the reader's connections (at shutdown)."""
     await state.reader.close()
+
+
+async def login(
+    user: VerifiedUser, request: Request, response: Response, db: SessionDep
+) -> LoginResponse:
+    """Log in with the OAuth2 password form; the session starts on ``response``."""
+    return await start_session(request=request, response=response, db=db, user=user)
 
 
 async def start_session(

@@ -7,6 +7,7 @@ mypy checks in :mod:`app.main` that this module is a whole
 from __future__ import annotations
 
 from app.auth.session.bearer import current_principal
+from app.auth.session.grants import login
 from app.auth.session.lifecycle import (
     LoginResponse,
     cleanup_expired,
@@ -23,6 +24,7 @@ __all__ = [
     "current_principal",
     "end_sessions",
     "install",
+    "login",
     "release",
     "router",
     "start_session",
