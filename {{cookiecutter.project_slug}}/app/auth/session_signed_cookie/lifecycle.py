@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth import service
-from app.auth.credentials import VerifiedUser
 from app.auth.cookies import CookieLogin, session_cookie_name, start_cookie_session
+from app.auth.credentials import VerifiedUser
 from app.auth.csrf import CSRFMiddleware, issue_token, make_signer
 from app.auth.models import User
 from app.auth.session.cookie import SessionCodec, SessionData, make_serializer
@@ -50,7 +50,7 @@ async def release(state: SessionState) -> None:
 async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
 ) -> LoginResponse:
-    """Log in with the OAuth2 password form; the session starts on ``response``."""
+    """Log in with the OAuth2 password form; the strategy starts the session."""
     return await start_session(request=request, response=response, db=db, user=user)
 
 
