@@ -40,6 +40,8 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
             "migrations/versions/0002_refresh_token.py",
             "migrations/versions/0005_refresh_token_stamp.py",
             "tests/auth/test_jwt.py",
+            "tests/auth/test_token_endpoint.py",
+            "tests/auth/test_oauth2_client.py",
         ),
     },
     "rbac": {

@@ -161,6 +161,9 @@ class Settings(DatabaseSettings):
     access_token_ttl: int = Field(default=15 * 60, gt=0, le=15 * 60)
     # Seconds a refresh token family lives after login, however often it rotates.
     refresh_token_ttl: int = Field(default=14 * 24 * 60 * 60, gt=0)
+    # Seconds during which a just spent refresh token answers with the successor
+    # already issued instead of revoking its family (README: the trade-off).
+    refresh_reuse_interval: int = Field(default=0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _check_jwt_keys(self) -> Settings:

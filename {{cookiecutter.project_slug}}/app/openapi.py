@@ -29,7 +29,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 GUARDS_MODULE = "app.auth.guards"
 ERROR_SCHEMA = "ErrorDetail"
 DESCRIPTIONS = {
-    400: "Current password is incorrect",
+    400: "Refused: see detail (a wrong current password, a bad grant)",
     401: "Not logged in, or wrong credentials",
     403: "Not allowed",
     409: "A user with this email already exists",
@@ -50,6 +50,10 @@ _IN_BODY: dict[str, frozenset[int]] = {
     "POST /auth/password": frozenset({400, 429, 503}),
     # A refresh token that is unknown, spent, revoked or expired (jwt).
     "POST /auth/refresh": frozenset({401}),
+{%- if cookiecutter.session_strategy == "jwt" %}
+    # The RFC 6749 token endpoint: a malformed or unsupported grant is 400.
+    "POST /auth/login": frozenset({400, 401, 429, 503}),
+{%- endif %}
 }
 
 

@@ -62,32 +62,42 @@ def _throttled(what: str) -> Iterator[None]:
         raise TooManyAttemptsError(error.retry_after) from None
 
 
+async def authenticated_user(
+    request: Request, db: SessionDep, *, email: str, password: str
+) -> User | None:
+    """Return the user whose credentials were posted, ``None`` if they are wrong.
+
+    Unknown email, wrong password and inactive user get the same ``None``. The
+    attempt is counted before the password is checked, so a burst of guesses
+    gets no more checks than the limit (429 beyond it).
+    """
+    attempt = await counted_attempt(request, db, email)
+    client = client_address(request)
+    try:
+        user = await service.authenticate(db=db, email=email, password=password)
+    except BusyError:
+        await throttle.withdraw(db=db, attempt=attempt)
+        raise
+    if user is None:
+        log.warning("login failed email=%r client=%s", email, client)
+        return None
+    await throttle.succeeded(db=db, attempt=attempt)
+    await db.commit()
+    log.info("login succeeded user_id=%s client=%s", user.id, client)
+    return user
+
+
 async def verified_user(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
     db: SessionDep,
 ) -> User:
-    """Return the user whose credentials were posted, or answer 401 (or 429).
-
-    Unknown email, wrong password and inactive user get the same answer. The
-    attempt is counted before the password is checked, so a burst of guesses
-    gets no more checks than the limit.
-    """
-    attempt = await counted_attempt(request, db, form.username)
-    client = client_address(request)
-    try:
-        user = await service.authenticate(
-            db=db, email=form.username, password=form.password
-        )
-    except BusyError:
-        await throttle.withdraw(db=db, attempt=attempt)
-        raise
+    """Return the user of the posted OAuth2 password form, or answer 401 (or 429)."""
+    user = await authenticated_user(
+        request, db, email=form.username, password=form.password
+    )
     if user is None:
-        log.warning("login failed email=%r client=%s", form.username, client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
-    await throttle.succeeded(db=db, attempt=attempt)
-    await db.commit()
-    log.info("login succeeded user_id=%s client=%s", user.id, client)
     return user
 
 

@@ -17,7 +17,7 @@ from app.auth.session.lifecycle import (
     start_session,
 )
 from app.auth.session.principal import current_principal
-from app.auth.session.routes import router
+from app.auth.session.routes import login, router
 
 __all__ = [
     "LoginResponse",
@@ -25,6 +25,7 @@ __all__ = [
     "current_principal",
     "end_sessions",
     "install",
+    "login",
     "release",
     "router",
     "start_session",

@@ -34,6 +34,15 @@ class SessionStrategy(Protocol):
     router: APIRouter
 
     @property
+    def login(self) -> Callable[..., Awaitable[BaseModel]]:
+        """The endpoint of ``POST /auth/login``, which :mod:`app.auth.router` adds.
+
+        Its parameters are the form it reads: the OAuth2 password form for
+        the cookie strategies; for jwt an RFC 6749 token endpoint, which also
+        takes the refresh grant. Its return annotation is the body.
+        """
+
+    @property
     def current_principal(self) -> Callable[[Request, Response], Awaitable[Principal]]:
         """The logged-in principal, or 401.
 

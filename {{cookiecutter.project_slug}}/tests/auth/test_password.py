@@ -102,4 +102,4 @@ async def test_deactivation_ends_every_session_and_blocks_login(
     client.cookies.clear()
     refused = await _login(client)
     assert refused.status_code == 401
-    assert refused.json() == {"detail": "Incorrect email or password"}
+    assert refused.json()["detail"] == "Incorrect email or password"

@@ -10,13 +10,25 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel
 
 from app.auth.cookies import logged_out
+from app.auth.credentials import VerifiedUser
 from app.auth.session import store
+from app.auth.session.lifecycle import LoginResponse, start_session
 from app.auth.session.models import UserSession
 from app.auth.session.principal import CurrentSessionDep
 from app.db import SessionDep
 from app.state import app_state
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+# Added by app.auth.router as POST /auth/login, beside the other account routes.
+async def login(
+    user: VerifiedUser, request: Request, response: Response, db: SessionDep
+) -> LoginResponse:
+    """Log in with the OAuth2 password form; the strategy starts the session."""
+    return await start_session(request=request, response=response, db=db, user=user)
+
+
 log = logging.getLogger("app.auth")
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from fastapi import FastAPI, HTTPException, Request, Response, status
+from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.credentials import INVALID_CREDENTIALS
 from app.auth.models import User
 from app.auth.session import store
+from app.auth.session.errors import invalid_grant
 from app.auth.session.principal import bearer_challenge
 from app.auth.session.schemas import TokenPair
 from app.auth.session.state import SessionState
@@ -43,7 +44,7 @@ async def start_session(
     """Open a new refresh-token family for ``user``; answer its first pair."""
     principal = await store.load_principal(db, user.id, user.security_stamp)
     if principal is None:  # deactivated or changed since the password check
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
+        raise invalid_grant(INVALID_CREDENTIALS)
     tokens = app_state(request.app).session.tokens
     expires_at = utcnow() + timedelta(seconds=tokens.keys.refresh_ttl)
     no_store(response)
@@ -54,6 +55,7 @@ async def start_session(
         stamp=user.security_stamp,
         family=secrets.token_hex(16),
         expires_at=expires_at,
+        refresh_token=store.new_token(),
     )
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.rbac import Principal, to_principal
+from app.auth.session.errors import TokenError
 from app.auth.session.store import PRINCIPAL_NOW
 from app.state import app_state
 
@@ -82,16 +84,17 @@ def invalid_token() -> HTTPException:
 
 
 async def bearer_challenge(request: Request, error: Exception) -> Response:
-    """Name the bearer scheme on every 401 (RFC 6750 3), login failures included."""
+    """Name the bearer scheme on every 401 (RFC 6750 3), login failures included.
+
+    A token endpoint's error also carries its RFC 6749 5.2 fields.
+    """
     if not isinstance(error, StarletteHTTPException):  # pragma: no cover
         raise error  # registered for HTTPException alone
-    headers = error.headers or {}
-    if error.status_code == status.HTTP_401_UNAUTHORIZED and (
-        "WWW-Authenticate" not in headers
-    ):
-        error = StarletteHTTPException(
-            error.status_code,
-            error.detail,
-            headers={**headers, "WWW-Authenticate": "Bearer"},
-        )
-    return await http_exception_handler(request, error)
+    headers = dict(error.headers or {})
+    if error.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    if isinstance(error, TokenError):
+        return JSONResponse(error.body(), error.status_code, headers=headers)
+    return await http_exception_handler(
+        request, StarletteHTTPException(error.status_code, error.detail, headers)
+    )

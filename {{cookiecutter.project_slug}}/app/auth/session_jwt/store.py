@@ -6,11 +6,18 @@ absolute lifetime set at login. A spent token presented again means that two
 parties hold it, so the whole family is revoked (RFC 9700 4.14.2). That holds
 for two concurrent refreshes with one token as well: exactly one wins, the
 other is a reuse, and the family (the winner's new token too) is revoked.
+
+With ``REFRESH_REUSE_INTERVAL`` set, a token spent less than that many
+seconds ago answers with the successor its spending issued, as long as that
+successor is still live: a client that lost the answer to a refresh (a
+dropped connection, two tabs refreshing at once) keeps its session.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 import secrets
 from datetime import datetime
@@ -41,6 +48,27 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_token() -> str:
+    """Return the first refresh token of a family: 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+def successor_of(key: bytes, token: str) -> str:
+    """Return the refresh token that spending ``token`` issues.
+
+    The successor is derived, HMAC(key, token), rather than drawn at random,
+    so that a just spent token presented again can be answered with the same
+    successor (REFRESH_REUSE_INTERVAL) although only hashes are stored: it is
+    recomputed from the token presented. Only the server's key can compute
+    it, so a copy of the database alone yields no usable token, and no
+    successor is stored in a form that could be read back. It is as
+    unpredictable as a random one to whoever lacks the key, and the first
+    token of every family is random.
+    """
+    digest = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 async def load_principal(
     db: AsyncSession, user_id: int, stamp: str
 ) -> Principal | None:
@@ -59,9 +87,9 @@ async def issue_pair(
     stamp: str,
     family: str,
     expires_at: datetime,
+    refresh_token: str,
 ) -> TokenPair:
-    """Store a new refresh token of ``family`` and commit; return the pair."""
-    refresh_token = secrets.token_urlsafe(32)
+    """Store ``refresh_token`` in ``family`` and commit; return the pair."""
     db.add(
         RefreshToken(
             token_hash=hash_token(refresh_token),
@@ -104,6 +132,40 @@ async def spend(db: AsyncSession, token_hash: str, now: datetime) -> Any | None:
                 RefreshToken.security_stamp,
             )
             .execution_options(synchronize_session=False)
+        )
+    ).first()
+
+
+async def spent_since(
+    db: AsyncSession, token_hash: str, successor_hash: str, since: datetime
+) -> Any | None:
+    """Return the row of a token spent after ``since`` whose successor is live.
+
+    Its user, family, expiry and stamp, as :func:`spend` returns them; ``None``
+    when the token was spent earlier, never, or its successor is spent,
+    revoked or expired, or the family is revoked. A refresh that is spending
+    the token holds its row until it commits the successor, so a concurrent
+    request with the same token gets here once the successor is stored.
+    """
+    now = utcnow()
+    successor = aliased(RefreshToken)
+    return (
+        await db.execute(
+            select(
+                RefreshToken.user_id,
+                RefreshToken.family,
+                RefreshToken.expires_at,
+                RefreshToken.security_stamp,
+            ).where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at > since,
+                successor.token_hash == successor_hash,
+                successor.family == RefreshToken.family,
+                successor.used_at.is_(None),
+                successor.revoked_at.is_(None),
+                successor.expires_at > now,
+                ~_family_revoked(),
+            )
         )
     ).first()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -44,6 +46,10 @@ class Keys:
     audience: str
     access_ttl: int
     refresh_ttl: int
+    # Keys the HMAC that derives a refresh token's successor from it (store.py).
+    successor_key: bytes
+    # Seconds a spent refresh token still answers with its successor.
+    reuse_interval: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keys:
@@ -69,7 +75,16 @@ class Keys:
             audience=settings.jwt_audience,
             access_ttl=settings.access_token_ttl,
             refresh_ttl=settings.refresh_token_ttl,
+            successor_key=_derived_key(settings, b"refresh-token-successor"),
+            reuse_interval=settings.refresh_reuse_interval,
         )
+
+
+def _derived_key(settings: Settings, purpose: bytes) -> bytes:
+    # A key of its own for each use of SECRET_KEY: a value made for one
+    # purpose (an access token's signature) is never valid for another.
+    secret = settings.signing_keys[-1].encode()
+    return hmac.new(secret, purpose, hashlib.sha256).digest()
 
 
 class Tokens:

@@ -7,7 +7,8 @@ import logging
 from fastapi import APIRouter, Request, Response, status
 
 from app.auth.cookies import logged_out
-from app.auth.session.lifecycle import end_sessions
+from app.auth.credentials import VerifiedUser
+from app.auth.session.lifecycle import LoginResponse, end_sessions, start_session
 from app.auth.session.principal import CurrentPrincipal
 from app.db import SessionDep
 from app.state import app_state
@@ -15,6 +16,14 @@ from app.state import app_state
 log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+# Added by app.auth.router as POST /auth/login, beside the other account routes.
+async def login(
+    user: VerifiedUser, request: Request, response: Response, db: SessionDep
+) -> LoginResponse:
+    """Log in with the OAuth2 password form; the strategy starts the session."""
+    return await start_session(request=request, response=response, db=db, user=user)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
