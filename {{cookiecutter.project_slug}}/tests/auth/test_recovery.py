@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -20,6 +23,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.account_tokens import AccountToken
+from app.auth.models import User
 from app.config import Settings
 from app.db import utcnow
 from app.state import app_state
@@ -31,6 +35,7 @@ from tests.helpers import (
     register,
     session_ended,
 )
+from tests.servers import PROJECT_ROOT
 from tests.smtp import Mailbox, html_of, smtp_server, text_of, token_in
 
 pytestmark = pytest.mark.anyio
@@ -528,3 +533,59 @@ async def test_a_dead_mail_server_costs_no_request_and_loses_no_change(
                     assert "verify-email" not in caplog.text
             finally:
                 await release(app)
+
+
+# The command line
+
+
+async def _cli(database_url: str, *args: str, stdin: str = "") -> str:
+    result = await anyio.run_process(
+        [sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        input=stdin.encode(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode()
+
+
+async def test_create_user_can_mark_the_address_verified(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await _cli(database_url, "create-user", "--email", ADA, stdin=PASSWORD)
+    await _cli(
+        database_url,
+        "create-user",
+        "--email",
+        "grace@example.com",
+        "--verified",
+        stdin=PASSWORD,
+    )
+    async with engine.connect() as connection:
+        rows = dict(
+            (await connection.execute(select(User.email, User.email_verified))).all()
+        )
+    assert rows == {ADA: False, "grace@example.com": True}
+
+
+async def test_cleanup_removes_expired_tokens(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database_url: str,
+    engine: AsyncEngine,
+) -> None:
+    await registered(app, client)
+    await forgot(client, ADA)
+    await sent(app)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(AccountToken)
+            .where(AccountToken.purpose == "reset")
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    output = await _cli(database_url, "cleanup-sessions")
+    assert "1 expired email tokens" in output
+    async with engine.connect() as connection:
+        left = (await connection.execute(select(AccountToken.purpose))).scalars().all()
+    assert left == ["verify"]
