@@ -41,6 +41,11 @@ class Outbox:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def pending(self) -> int:
+        """How many jobs are running or waiting."""
+        return len(self._tasks)
+
     async def send(self, message: Message) -> None:
         """Deliver ``message`` through the backend; call it from a job."""
         await self.backend.send(message)
