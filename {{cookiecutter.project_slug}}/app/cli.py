@@ -13,7 +13,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import service, throttle
+from app.auth import account_tokens, service, throttle
 from app.auth.passwords import password_problem
 {%- if cookiecutter.rbac != "none" %}
 from app.auth.rbac import (
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help="create a user; the password is read from standard input",
     )
     create.add_argument("--email", required=True)
+    create.add_argument(
+        "--verified",
+        action="store_true",
+        help="mark the address verified (no verification message is sent)",
+    )
     create.set_defaults(handler=_create_user)
     for name, active in (("deactivate-user", False), ("activate-user", True)):
         toggle = commands.add_parser(
@@ -100,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         roles.set_defaults(handler=_change_roles, change=change, done=done)
 {%- endif %}
     cleanup = commands.add_parser(
-        "cleanup-sessions", help="delete expired and revoked sessions"
+        "cleanup-sessions",
+        help="delete expired and revoked sessions, old login failures "
+        "and expired email tokens",
     )
     cleanup.set_defaults(handler=_cleanup_sessions)
     create_db = commands.add_parser(
@@ -129,6 +136,7 @@ async def _create_user(args: argparse.Namespace) -> str:
     async with _database() as db:
         try:
             user = await service.create_user(db=db, email=email, password=password)
+            user.email_verified = args.verified
             await grant_default_roles(db, user)
 {%- if cookiecutter.rbac != "none" %}
             await grant_roles(db, user, args.roles)
@@ -180,10 +188,11 @@ async def _cleanup_sessions(_args: argparse.Namespace) -> str:
     async with _database() as db:
         sessions = await session.cleanup_expired(db)
         failures = await throttle.cleanup(db=db, settings=settings)
+        tokens = await account_tokens.cleanup_expired(db)
         await db.commit()
     return (
-        f"removed {sessions} expired or revoked sessions "
-        f"and {failures} old login failures"
+        f"removed {sessions} expired or revoked sessions, "
+        f"{failures} old login failures and {tokens} expired email tokens"
     )
 
 

@@ -77,6 +77,40 @@ class Settings(DatabaseSettings):
     registration_window: int = Field(default=60 * 60, gt=0)
     # A request body larger than this is refused with 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Account email (app/mail/, app/auth/recovery.py). Links in messages are
+    # PUBLIC_URL/<page>?token=...; the client serves the pages.
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", pattern=r"^https?://[^\s?#]+$"
+    )
+    # None means console outside production and smtp in production, where
+    # console is refused: tokens must not land in logs.
+    email_backend: Literal["console", "smtp"] | None = None
+    email_from: str = Field(default="noreply@localhost", min_length=3)
+    email_verification: Literal["optional", "required"] = "optional"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    # Seconds for connecting and for each SMTP command; sending is off the
+    # request path, so this bounds a background task, not a response.
+    smtp_timeout: float = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _check_email_backend(self) -> Settings:
+        if self.is_production and self.email_backend == "console":
+            raise ValueError(
+                "EMAIL_BACKEND=console writes tokens to the log; "
+                "use EMAIL_BACKEND=smtp when ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def mail_backend(self) -> Literal["console", "smtp"]:
+        """The email backend in use: EMAIL_BACKEND, or the environment's default."""
+        if self.email_backend is not None:
+            return self.email_backend
+        return "smtp" if self.is_production else "console"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from app import cors, docs, errors, health, openapi
 {%- if cookiecutter.rbac != "none" %}
 from app.admin import router as admin_router
 {%- endif %}
-from app.auth import rbac
+from app.auth import rbac, recovery
 from app.auth import router as auth_router
 from app.auth.flavour import RbacFlavour
 from app.auth.session import interface as session
@@ -19,6 +19,8 @@ from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.limits import BodySizeLimitMiddleware
+from app.mail.backends import backend_for
+from app.mail.outbox import Outbox
 from app.project import PROJECT_NAME
 from app.security import SecurityHeadersMiddleware
 from app.state import AppState, app_state
@@ -52,10 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         session=session.install(app, settings, engine),
+        outbox=Outbox(backend_for(settings)),
     )
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth_router.router)
+    app.include_router(recovery.router)
 {%- if cookiecutter.rbac != "none" %}
     app.include_router(admin_router.router)
 {%- endif %}
@@ -74,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def release(app: FastAPI) -> None:
-    """Close the database connections that ``app`` holds (at shutdown)."""
+    """Finish sending mail, then close the database connections (at shutdown)."""
     state = app_state(app)
+    await state.outbox.close()
     await session.release(state.session)
     await state.engine.dispose()
 

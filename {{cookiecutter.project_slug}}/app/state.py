@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from app.config import Settings
+from app.mail.outbox import Outbox
 
 if TYPE_CHECKING:
     # Only a type: the strategy's modules reach this one through app_state,
@@ -23,13 +24,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """The settings, the database and what the session strategy keeps."""
+    """The settings, the database, what the session strategy keeps, the outbox."""
 
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     # The chosen strategy's own state: keys, signers, its database reader.
     session: SessionState
+    # Account email, sent in background tasks (app/mail/outbox.py).
+    outbox: Outbox
 
 
 def app_state(app: Starlette) -> AppState:

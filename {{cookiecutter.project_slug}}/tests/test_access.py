@@ -36,6 +36,14 @@ ACCESS: dict[str, str] = {
     "POST /auth/logout": LOGGED_IN,
     "POST /auth/logout-everywhere": LOGGED_IN,
     "POST /auth/password": LOGGED_IN,
+    # Account email (app/auth/recovery.py): links' tokens authenticate the
+    # public ones.
+    "POST /auth/verify/request": LOGGED_IN,
+    "POST /auth/verify": PUBLIC,
+    "POST /auth/password/forgot": PUBLIC,
+    "POST /auth/password/reset": PUBLIC,
+    "POST /auth/email": LOGGED_IN,
+    "POST /auth/email/confirm": PUBLIC,
     "GET /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions/{}": LOGGED_IN,

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service, throttle
+from app.auth.account_mail import require_verified
 from app.auth.models import User
 from app.db import SessionDep
 from app.errors import BusyError, TooManyAttemptsError
@@ -52,6 +53,15 @@ async def counted_registration(request: Request, db: SessionDep) -> None:
         )
 
 
+async def counted_reset_request(request: Request, db: SessionDep, email: str) -> None:
+    """Count a "forgot password" for ``email`` from this client, or answer 429."""
+    client = client_address(request)
+    with _throttled(f"password reset throttled client={client}"):
+        await throttle.count_reset_request(
+            db=db, settings=app_state(request.app).settings, email=email, client=client
+        )
+
+
 @contextmanager
 def _throttled(what: str) -> Iterator[None]:
     # Every 429 of the throttle is answered here, in one place.
@@ -83,6 +93,7 @@ async def authenticated_user(
         return None
     await throttle.succeeded(db=db, attempt=attempt)
     await db.commit()
+    require_verified(request, user)
     log.info("login succeeded user_id=%s client=%s", user.id, client)
     return user
 

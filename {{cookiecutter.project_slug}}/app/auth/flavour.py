@@ -27,7 +27,7 @@ class RbacFlavour(Protocol):
         """Raised when a role that does not exist is named."""
 
     def principal_select(self, *columns: QueryableAttribute[Any]) -> Select[Any]:
-        """Select a user's id and email, then ``columns``, then its grants."""
+        """Select a user's id, email, email_verified, ``columns``, its grants."""
 
     def to_principal(self, rows: Sequence[Any]) -> Principal:
         """Build the principal from the rows of :meth:`principal_select`."""

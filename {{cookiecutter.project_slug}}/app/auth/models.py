@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -29,6 +29,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Set once the owner follows a link sent to ``email`` (app/auth/recovery.py).
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Every credential (cookie, session row, refresh token, access token)
     # carries the stamp it was issued under; a new one, at a password change,
     # a deactivation or "log out everywhere", ends them all at once. Random,
@@ -50,7 +52,7 @@ class LoginFailure(Base):
     __table_args__ = (Index(None, "key", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "account:<sha256 of the email>", "client:<address>" or
-    # "register:<address>".
+    # "account:<sha256 of the email>", "client:<address>",
+    # "register:<address>", or "reset-" and an account or client key.
     key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,7 @@ class Principal:
 
     id: int
     email: str
+    email_verified: bool = False
 
 
 class UnknownRoleError(ValueError):
@@ -56,31 +57,36 @@ async def grant_default_roles(db: AsyncSession, user: User) -> None:
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select a user's id and email, then ``columns``, from ``users``.
+    """Select a user's id, email, email_verified, then ``columns``, from ``users``.
 
     The RBAC variants add the user's role (and permission) names, one row per
     grant, so that a strategy learns everything about a request's user in one
     query; it adds its own joins and ``where`` clause.
     """
-    return select(User.id, User.email, *columns)
+    return select(User.id, User.email, User.email_verified, *columns)
 
 
 def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
-    return Principal(id=first.id, email=first.email)
+    return Principal(
+        id=first.id, email=first.email, email_verified=first.email_verified
+    )
 
 
 def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
-    return {}
+    return {"email_verified": principal.email_verified}
 
 
 def from_claims(
     user_id: int, email: str, claims: Mapping[str, object]
 ) -> Principal | None:
-    """Build the principal an access token names."""
-    return Principal(id=user_id, email=email)
+    """Build the principal an access token names; ``None`` if it is bad."""
+    verified = claims.get("email_verified", False)
+    if not isinstance(verified, bool):
+        return None
+    return Principal(id=user_id, email=email, email_verified=verified)
 
 
 def _refuse(roles: Sequence[str]) -> None:

@@ -71,12 +71,13 @@ class Principal:
 
     id: int
     email: str
+    email_verified: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
     permissions: frozenset[str] = field(default_factory=frozenset)
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select a user's id and email, then ``columns``, then one grant per row.
+    """Select id, email, email_verified, then ``columns``, then one grant per row.
 
     Each row holds a role and one of its permissions; roles and permissions
     are outer-joined, so a user without any still gives one row (with
@@ -85,6 +86,7 @@ def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
     query = select(
         User.id,
         User.email,
+        User.email_verified,
         *columns,
         Role.name.label(ROLE_LABEL),
         Permission.name.label(PERMISSION_LABEL),
@@ -102,6 +104,7 @@ def to_principal(rows: Sequence[Any]) -> Principal:
     return Principal(
         id=first.id,
         email=first.email,
+        email_verified=first.email_verified,
         roles=names(rows, ROLE_LABEL),
         permissions=names(rows, PERMISSION_LABEL),
     )
@@ -110,6 +113,7 @@ def to_principal(rows: Sequence[Any]) -> Principal:
 def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
     return {
+        "email_verified": principal.email_verified,
         "roles": sorted(principal.roles),
         "permissions": sorted(principal.permissions),
     }
@@ -120,11 +124,15 @@ def from_claims(
 ) -> Principal | None:
     """Build the principal an access token names; ``None`` if its grants are bad."""
     roles, permissions = claims.get("roles"), claims.get("permissions")
+    verified = claims.get("email_verified", False)
     if not is_names(roles) or not is_names(permissions):
+        return None
+    if not isinstance(verified, bool):
         return None
     return Principal(
         id=user_id,
         email=email,
+        email_verified=verified,
         roles=frozenset(roles),
         permissions=frozenset(permissions),
     )

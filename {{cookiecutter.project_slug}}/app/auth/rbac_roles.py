@@ -44,38 +44,48 @@ class Principal:
 
     id: int
     email: str
+    email_verified: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select a user's id and email, then ``columns``, then one role per row.
+    """Select id, email, email_verified, then ``columns``, then one role per row.
 
     The roles are outer-joined, so a user without any role still gives one
     row (with a NULL role). The strategy adds its own joins and ``where``.
     """
-    return join_roles(
-        select(User.id, User.email, *columns, Role.name.label(ROLE_LABEL)).select_from(
-            User
-        )
+    query = select(
+        User.id, User.email, User.email_verified, *columns, Role.name.label(ROLE_LABEL)
     )
+    return join_roles(query.select_from(User))
 
 
 def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
-    return Principal(id=first.id, email=first.email, roles=names(rows, ROLE_LABEL))
+    return Principal(
+        id=first.id,
+        email=first.email,
+        email_verified=first.email_verified,
+        roles=names(rows, ROLE_LABEL),
+    )
 
 
 def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
-    return {"roles": sorted(principal.roles)}
+    return {
+        "email_verified": principal.email_verified,
+        "roles": sorted(principal.roles),
+    }
 
 
 def from_claims(
     user_id: int, email: str, claims: Mapping[str, object]
 ) -> Principal | None:
     """Build the principal an access token names; ``None`` if its roles are bad."""
-    roles = claims.get("roles")
-    if not is_names(roles):
+    roles, verified = claims.get("roles"), claims.get("email_verified", False)
+    if not is_names(roles) or not isinstance(verified, bool):
         return None
-    return Principal(id=user_id, email=email, roles=frozenset(roles))
+    return Principal(
+        id=user_id, email=email, email_verified=verified, roles=frozenset(roles)
+    )

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.security.base import SecurityBase
 
-from app.auth import service, throttle
+from app.auth import account_tokens, service, throttle
+from app.auth.account_mail import submit_verification
+from app.auth.account_tokens import Purpose
 from app.auth.credentials import counted_attempt, counted_registration
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
@@ -54,7 +56,8 @@ async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
     """Create an account. Fields other than email and password are ignored.
 
     Each registration costs a password hash, taken address or not (so timing
-    tells nothing), and so is counted per client like a failed login.
+    tells nothing), and so is counted per client like a failed login. A
+    verification link is mailed after the answer.
     """
     await counted_registration(request, db)
     try:
@@ -67,6 +70,7 @@ async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
         ) from None
     await grant_default_roles(db, user)
     await db.commit()
+    submit_verification(request, user.id, resend=True)
     return user
 
 
@@ -102,6 +106,8 @@ async def change_password(
         ) from None
     await throttle.succeeded(db=db, attempt=attempt)
     await session.end_sessions(db, user.id)
+    # Reset links mailed before are for the old password.
+    await account_tokens.void(db, user.id, (Purpose.RESET,))
     await db.commit()
     await db.refresh(user)
     log.info("password changed user_id=%s", user.id)

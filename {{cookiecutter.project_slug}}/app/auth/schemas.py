@@ -26,8 +26,9 @@ class UserRead(BaseModel):
 
 class MeRead(UserRead):
     """What ``GET /auth/me`` answers: the user, as the chosen RBAC knows it."""
-{%- if cookiecutter.rbac != "none" %}
 
+    email_verified: bool
+{%- if cookiecutter.rbac != "none" %}
     roles: list[str]
 {%- endif %}
 {%- if cookiecutter.rbac == "permissions" %}

@@ -80,6 +80,27 @@ async def count_registration(
     await _count(db, limits, window)
 
 
+async def count_reset_request(
+    *, db: AsyncSession, settings: Settings, email: str, client: str
+) -> None:
+    """Count a "forgot password" for ``email`` from ``client`` and commit.
+
+    Limited like logins, under keys of its own: asking for resets never
+    locks an account's logins. Raise ThrottledError when over a limit.
+    """
+    window = timedelta(seconds=settings.login_failure_window)
+    limits = (
+        (reset_key(account_key(email)), settings.login_failures_per_account),
+        (reset_key(client_key(client)), settings.login_failures_per_client),
+    )
+    await _count(db, limits, window)
+
+
+def reset_key(key: str) -> str:
+    """Return the key that counts reset requests for an account or client key."""
+    return f"reset-{key}"[:100]
+
+
 async def succeeded(*, db: AsyncSession, attempt: Attempt) -> None:
     """Forget the account's failures and this attempt; the caller commits."""
     await db.execute(

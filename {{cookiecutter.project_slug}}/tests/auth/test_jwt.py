@@ -73,7 +73,8 @@ async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.post("/auth/refresh", json={"refresh_token": token})
 
 
-# The claims the RBAC flavour adds to a token: roles, permissions, or none.
+# The claims the RBAC flavour adds to a token: email_verified, and roles,
+# permissions, or neither.
 _GRANTS = frozenset(to_claims(Principal(id=1, email="ada@example.com")))
 
 
@@ -246,8 +247,9 @@ def _altered(audience: str, now: int) -> dict[str, dict[str, object]]:
         "no-email": {"email": MISSING},
         "no-stamp": {"stamp": MISSING},
         "stamp-not-a-string": {"stamp": 1},
+        "email-verified-not-a-bool": {"email_verified": "yes"},
         # Where the project has roles, the token's must be a list of names.
-        **({"roles-not-a-list": {"roles": "admin"}} if _GRANTS else {}),
+        **({"roles-not-a-list": {"roles": "admin"}} if "roles" in _GRANTS else {}),
     }
 
 

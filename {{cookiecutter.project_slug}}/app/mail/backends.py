@@ -1,0 +1,73 @@
+"""Where messages go: the log (``console``) or an SMTP server (``smtp``)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Protocol
+
+import aiosmtplib
+
+from app.config import Settings
+from app.mail.messages import Message
+
+log = logging.getLogger("app.mail")
+
+
+class Backend(Protocol):
+    """Delivers one message, or raises."""
+
+    async def send(self, message: Message) -> None:
+        """Deliver ``message``."""
+
+
+class ConsoleBackend:
+    """Writes the whole message to the ``app.mail`` log: development and tests only.
+
+    At WARNING, so that it shows with uvicorn's default logging, which gives
+    the app's loggers no handler (Python's last resort prints WARNING and up).
+    Settings refuse it in production: the links hold live tokens.
+    """
+
+    def __init__(self, sender: str) -> None:
+        self._sender = sender
+
+    async def send(self, message: Message) -> None:
+        """Log ``message``, headers and both parts."""
+        log.warning(
+            "console email backend, not sent:\n%s", message.to_email(self._sender)
+        )
+
+
+class SmtpBackend:
+    """Sends through an SMTP server with aiosmtplib: STARTTLS, TLS or neither."""
+
+    def __init__(self, settings: Settings, tls_context: ssl.SSLContext | None = None):
+        # ``tls_context`` replaces the system's trust store (tests, private CAs).
+        self._settings = settings
+        self._tls_context = tls_context
+
+    async def send(self, message: Message) -> None:
+        """Connect, authenticate if configured, send ``message`` and quit."""
+        settings = self._settings
+        password = settings.smtp_password
+        await aiosmtplib.send(
+            message.to_email(settings.email_from),
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=password.get_secret_value() if password else None,
+            use_tls=settings.smtp_tls == "tls",
+            # True requires STARTTLS (no silent fallback to plain text);
+            # False never tries it.
+            start_tls=settings.smtp_tls == "starttls",
+            tls_context=self._tls_context,
+            timeout=settings.smtp_timeout,
+        )
+
+
+def backend_for(settings: Settings) -> Backend:
+    """Return the backend that the settings choose."""
+    if settings.mail_backend == "smtp":
+        return SmtpBackend(settings)
+    return ConsoleBackend(settings.email_from)

@@ -1,0 +1,199 @@
+"""The mail path: backends, TLS modes and authentication, messages, settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.auth.account_tokens import LIFETIMES, Purpose
+from app.config import Settings
+from app.mail.backends import ConsoleBackend, SmtpBackend, backend_for
+from app.mail.messages import TEMPLATES, render
+from app.project import PROJECT_NAME
+from tests.conftest import MakeSettings
+from tests.helpers import TEST_SECRET_KEY
+from tests.servers import PROJECT_ROOT
+from tests.smtp import PASSWORD as SMTP_PASSWORD
+from tests.smtp import USERNAME, self_signed, smtp_server, text_of
+
+pytestmark = pytest.mark.anyio
+
+LINK = "https://app.example.com/reset-password?token=abc"
+
+
+def test_every_message_has_a_subject_text_and_html_naming_the_project() -> None:
+    names = {path.stem for path in TEMPLATES.iterdir()}
+    assert names == {
+        "verify_email",
+        "reset_password",
+        "confirm_email",
+        "email_change_notice",
+    }
+    for name in names:
+        message = render(
+            name, to="ada@example.com", link=LINK, hours="1", new_email="a@b.example"
+        )
+        assert PROJECT_NAME in message.subject
+        assert PROJECT_NAME in message.text
+        assert message.html.lstrip().startswith("<!doctype html>")
+        if name != "email_change_notice":
+            assert LINK in message.text
+            assert f'href="{LINK}"' in message.html
+
+
+def test_html_escapes_what_it_is_given() -> None:
+    message = render(
+        "confirm_email", to="x@example.com", link=LINK, hours="1", new_email="<b>@x"
+    )
+    assert "&lt;b&gt;@x" in message.html
+    assert "<b>@x" in message.text
+
+
+def test_lifetimes_are_24_hours_to_verify_and_1_hour_otherwise() -> None:
+    assert LIFETIMES[Purpose.VERIFY].total_seconds() == 24 * 3600
+    assert LIFETIMES[Purpose.RESET].total_seconds() == 3600
+    assert LIFETIMES[Purpose.EMAIL].total_seconds() == 3600
+
+
+def test_console_is_the_default_outside_production_and_smtp_in_it(
+    make_settings: MakeSettings,
+) -> None:
+    assert make_settings().mail_backend == "console"
+    assert make_settings(environment="development").mail_backend == "console"
+    assert make_settings(environment="production").mail_backend == "smtp"
+    assert isinstance(backend_for(make_settings()), ConsoleBackend)
+    assert isinstance(backend_for(make_settings(email_backend="smtp")), SmtpBackend)
+
+
+def test_production_with_the_console_backend_refuses_to_start_in_one_line() -> None:
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "EMAIL_BACKEND": "console",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import app.main"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Invalid settings: EMAIL_BACKEND=console")
+
+
+async def test_the_console_backend_logs_the_whole_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = render("reset_password", to="ada@example.com", link=LINK, hours="1")
+    with caplog.at_level(logging.INFO, logger="app.mail"):
+        await ConsoleBackend("noreply@example.com").send(message)
+    assert "To: ada@example.com" in caplog.text
+    assert "Subject: " in caplog.text
+    assert LINK in caplog.text
+
+
+def _smtp(settings: MakeSettings, port: int, tls: str, **more: object) -> Settings:
+    return settings(
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls=tls,
+        email_from="noreply@example.com",
+        **more,
+    )
+
+
+async def test_smtp_without_tls_sends_text_and_html(
+    make_settings: MakeSettings,
+) -> None:
+    with smtp_server() as mailbox:
+        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
+        await backend.send(
+            render("reset_password", to="ada@example.com", link=LINK, hours="1")
+        )
+    (received,) = mailbox.messages
+    assert received["From"] == "noreply@example.com"
+    assert received["To"] == "ada@example.com"
+    assert LINK in text_of(received)
+    assert received.get_body(preferencelist=("html",)) is not None
+
+
+async def test_smtp_with_starttls_and_authentication(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    server_tls, client_tls = self_signed(tmp_path)
+    with smtp_server(auth=True, starttls=server_tls) as mailbox:
+        settings = _smtp(
+            make_settings,
+            mailbox.port,
+            "starttls",
+            smtp_username=USERNAME,
+            smtp_password=SMTP_PASSWORD,
+        )
+        await SmtpBackend(settings, tls_context=client_tls).send(
+            render("reset_password", to="ada@example.com", link=LINK, hours="1")
+        )
+    assert len(mailbox.messages) == 1
+    assert mailbox.logins
+
+
+async def test_smtp_with_implicit_tls_and_authentication(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    server_tls, client_tls = self_signed(tmp_path)
+    with smtp_server(auth=True, implicit_tls=server_tls) as mailbox:
+        settings = _smtp(
+            make_settings,
+            mailbox.port,
+            "tls",
+            smtp_username=USERNAME,
+            smtp_password=SMTP_PASSWORD,
+        )
+        await SmtpBackend(settings, tls_context=client_tls).send(
+            render("reset_password", to="ada@example.com", link=LINK, hours="1")
+        )
+    assert len(mailbox.messages) == 1
+    assert mailbox.logins
+
+
+async def test_starttls_is_required_not_attempted(
+    make_settings: MakeSettings,
+) -> None:
+    # A server that offers no STARTTLS gets nothing in plain text.
+    with smtp_server() as mailbox:
+        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "starttls"))
+        with pytest.raises(Exception, match="STARTTLS"):
+            await backend.send(
+                render("reset_password", to="ada@example.com", link=LINK, hours="1")
+            )
+    assert not mailbox.messages
+
+
+async def test_wrong_smtp_credentials_send_nothing(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    server_tls, client_tls = self_signed(tmp_path)
+    with smtp_server(auth=True, starttls=server_tls) as mailbox:
+        settings = _smtp(
+            make_settings,
+            mailbox.port,
+            "starttls",
+            smtp_username=USERNAME,
+            smtp_password="wrong",
+        )
+        with pytest.raises(Exception, match=r"(?i)auth"):
+            await SmtpBackend(settings, tls_context=client_tls).send(
+                render("reset_password", to="ada@example.com", link=LINK, hours="1")
+            )
+    assert not mailbox.messages
