@@ -120,6 +120,8 @@ class Cleanup:
     during_me: list[LoadResult]
     during_logins: Logins
     rows_after: dict[str, int]
+    # The plans with the expired rows in place, before cleanup removes them.
+    plans: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -419,6 +421,17 @@ def measure_cleanup(ctx: Context, served: Served, target: Target, rows: int) -> 
     added = helper(
         served.python, served.project, served.env, "expire", "--rows", str(rows)
     )
+    plans = []
+    if "plans" in args.phases:
+        plans = helper(
+            served.python,
+            served.project,
+            served.env,
+            "explain",
+            "--email",
+            EMAIL,
+            stdin=ctx.password + "\n",
+        )["plans"]
     command = cleanup_command(served)
     log(f"{target.name}: baseline, then `{' '.join(command[1:])}` under load")
     auth = log_in(server.port, ctx.password)
@@ -490,6 +503,7 @@ def measure_cleanup(ctx: Context, served: Served, target: Target, rows: int) -> 
         during_me=during,
         during_logins=logins_of(loop),
         rows_after=counts["rows"],
+        plans=plans,
     )
 
 

@@ -557,7 +557,6 @@ async def asgi(
 @contextlib.contextmanager
 def capturing(app: Any, captured: list[Captured], request: list[str]) -> Iterator[None]:
     """Record every statement the app sends: through the engine and its Reader."""
-    from app import prepared
     from sqlalchemy import event
 
     engine = app.state.app.engine.sync_engine
@@ -569,6 +568,22 @@ def capturing(app: Any, captured: list[Captured], request: list[str]) -> Iterato
             values = tuple(parameters) if isinstance(parameters, list | tuple) else ()
             captured.append(Captured(request[0], statement, values, "engine"))
 
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with reader_statements(captured, request):
+            yield
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@contextlib.contextmanager
+def reader_statements(captured: list[Captured], request: list[str]) -> Iterator[None]:
+    """Record the statements of the hot-path reader, past the engine, if any."""
+    try:
+        from app import prepared
+    except ImportError:  # jwt: no reader, every query goes through the engine
+        yield
+        return
     original: Callable[..., tuple[Any, ...]] = prepared.Prepared.values
 
     def values(self: Any, params: Any) -> tuple[Any, ...]:
@@ -576,12 +591,10 @@ def capturing(app: Any, captured: list[Captured], request: list[str]) -> Iterato
         captured.append(Captured(request[0], self.sql, result, "reader"))
         return result
 
-    event.listen(engine, "before_cursor_execute", record)
     prepared.Prepared.values = values  # type: ignore[method-assign]
     try:
         yield
     finally:
-        event.remove(engine, "before_cursor_execute", record)
         prepared.Prepared.values = original  # type: ignore[method-assign]
 
 

@@ -45,6 +45,7 @@ def render(report: dict[str, Any]) -> str:
         lines += plan_lines(target["sizes"])
         if target.get("cleanup"):
             lines += cleanup_lines(target["cleanup"], settings)
+            lines += expired_plan_lines(target["sizes"], target["cleanup"])
         if target.get("flood"):
             lines += flood_lines(target["flood"])
     return "\n".join(lines) + "\n"
@@ -132,18 +133,56 @@ def plan_lines(sizes: list[dict[str, Any]]) -> list[str]:
         ),
     ]
     for p in last["plans"]:
-        lines += [
-            "",
-            f"{p['request']} ({p['via']}):",
-            "",
-            "```sql",
-            p["sql"].strip(),
-            "```",
-            "",
-            "```text",
-            p["plan"],
-            "```",
-        ]
+        lines += plan_block(p)
+    return lines
+
+
+def plan_block(plan: dict[str, str]) -> list[str]:
+    """Return one statement and its plan as Markdown."""
+    return [
+        "",
+        f"{plan['request']} ({plan['via']}):",
+        "",
+        "```sql",
+        plan["sql"].strip(),
+        "```",
+        "",
+        "```text",
+        plan["plan"],
+        "```",
+    ]
+
+
+def expired_plan_lines(
+    sizes: list[dict[str, Any]], cleanup: dict[str, Any]
+) -> list[str]:
+    """Return the plans that differ once the expired rows are in place."""
+    if not cleanup.get("plans"):
+        return []
+    before = {
+        (p["request"], p["sql"]): shape(p["plan"])
+        for s in sizes[-1:]
+        for p in s.get("plans", [])
+    }
+    changed = [
+        p
+        for p in cleanup["plans"]
+        if before.get((p["request"], p["sql"])) != shape(p["plan"])
+    ]
+    expired = ", ".join(f"{k} {v:,}" for k, v in cleanup["expired_rows"].items())
+    lines = [
+        "",
+        f"### Query plans with the expired rows in place ({expired})",
+        "",
+    ]
+    if not changed:
+        return [*lines, "Every plan is the same as above, estimates aside."]
+    lines.append(
+        f"{len(changed)} statement(s) with a plan other than above (the other "
+        "plans are the same, estimates aside):"
+    )
+    for p in changed:
+        lines += plan_block(p)
     return lines
 
 
