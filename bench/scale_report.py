@@ -9,8 +9,9 @@ from report import fmt_mib, fmt_ms, fmt_num, table
 
 # Within this much, the ratio at the largest size "does not grow with the data".
 TOLERANCE = 0.10
-# The parts of a plan that change with the numbers alone.
-_NUMBERS = re.compile(r"\(cost=[^)]*\)|rows=\d+|width=\d+|\d+(\.\d+)?")
+# The parts of a plan that change with the numbers alone: estimates, and the
+# values bound (PostgreSQL shows them in a custom plan).
+_NUMBERS = re.compile(r"'[^']*'|\(cost=[^)]*\)|rows=\d+|width=\d+|\d+(\.\d+)?")
 
 
 def shape(plan: str) -> str:
