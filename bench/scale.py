@@ -536,10 +536,12 @@ def run(args: argparse.Namespace) -> int:
         password=secrets.token_urlsafe(12),
         rbac=choices("rbac")[0],
     )
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    head = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "started": time.monotonic(),
+    }
     results: list[TargetScale] = []
-    started = time.monotonic()
     try:
         for target in targets:
             try:
@@ -555,19 +557,33 @@ def run(args: argparse.Namespace) -> int:
                         error=str(error),
                     )
                 )
+            # Written after each target: a run cut short keeps what it measured.
+            write_report(ctx, head, results)
     finally:
         CHILDREN.stop_all()
         if args.keep:
             log(f"kept the projects in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    markdown, elapsed = write_report(ctx, head, results)
+    print(markdown)
+    log(f"done in {elapsed:.0f} s; wrote {args.output / 'scale.md'}")
+    return 1 if any(t.error for t in results) else 0
+
+
+def write_report(
+    ctx: Context, head: dict[str, Any], results: list[TargetScale]
+) -> tuple[str, float]:
+    """Write scale.md and scale.json; return the Markdown and the seconds so far."""
+    args = ctx.args
+    elapsed = round(time.monotonic() - head["started"], 1)
     report = {
-        "date": date,
-        "machine": as_json(machine),
-        "load_generator": loader.describe(),
-        "load_average_before": load_before,
+        "date": head["date"],
+        "machine": as_json(ctx.machine),
+        "load_generator": ctx.loader.describe(),
+        "load_average_before": head["load_average_before"],
         "load_average_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "elapsed_seconds": round(time.monotonic() - started, 1),
+        "elapsed_seconds": elapsed,
         "rbac": ctx.rbac,
         "settings": {
             "sizes": args.sizes,
@@ -590,9 +606,7 @@ def run(args: argparse.Namespace) -> int:
     (args.output / "scale.json").write_text(
         json.dumps(report, indent=2) + "\n", encoding="utf-8"
     )
-    print(markdown)
-    log(f"done in {report['elapsed_seconds']:.0f} s; wrote {args.output / 'scale.md'}")
-    return 1 if any(t.error for t in results) else 0
+    return markdown, elapsed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
