@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from loading import LoginLoop
+from machine import rss_kib
 from paths import loopback
 from procs import log
 from profiling import profile
@@ -31,6 +32,7 @@ def measure(ctx: Context, target: Target) -> TargetResult:
         setup_seconds = round(time.monotonic() - started, 1)
         log(f"{target.name}: loading on 127.0.0.1:{server.port}")
         round_ratios, health, me = _rounds(ctx, server)
+        rss = rss_kib(server.process.pid)
         login = _login_run(ctx, server)
         health_under_login = _health_under_login(ctx, server)
         measured_profile = None
@@ -56,6 +58,7 @@ def measure(ctx: Context, target: Target) -> TargetResult:
             None if cpu_me is None or cpu_health is None else cpu_me - cpu_health
         ),
         profile=measured_profile,
+        server_rss_kib=rss,
     )
 
 

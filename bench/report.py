@@ -45,6 +45,11 @@ def fmt_share(value: float | None) -> str:
     return NONE if value is None else f"{value:.0%}"
 
 
+def fmt_mib(kib: int | None) -> str:
+    """Return KiB as MiB with one decimal."""
+    return NONE if kib is None else f"{kib / 1024:.1f}"
+
+
 def comparisons(targets: list[TargetResult]) -> list[Comparison]:
     """Pair our strategies with fastapi-users' (SQLite) as COMPARISONS says."""
 
@@ -167,6 +172,7 @@ def cost_lines(ok: list[TargetResult]) -> list[str]:
             fmt_ratio(t.me_over_health),
             " ".join(fmt_ratio(r) for r in t.round_ratios),
             fmt_num(t.auth_cpu_us_per_request),
+            fmt_mib(t.server_rss_kib),
         ]
         for t in ok
     ]
@@ -175,6 +181,7 @@ def cost_lines(ok: list[TargetResult]) -> list[str]:
         "/auth/me ÷ /health req/s",
         "each round",
         "/auth/me minus /health CPU µs/req",
+        "server RSS after /auth/me MiB",
     ]
     lines = [
         "",
@@ -184,7 +191,7 @@ def cost_lines(ok: list[TargetResult]) -> list[str]:
         "is the ratio, and its two runs are the ones in the table above.",
         "",
     ]
-    return lines + table(header, "llrr", rows)
+    return lines + table(header, "llrrr", rows)
 
 
 def login_impact_lines(ok: list[TargetResult], settings: Settings) -> list[str]:

@@ -122,6 +122,9 @@ class TargetResult:
     seconds: float
     auth_cpu_us_per_request: float | None = field(default=None, metadata=OPTIONAL)
     profile: Profile | None = field(default=None, metadata=OPTIONAL)
+    # The server's resident memory (VmRSS) right after the /auth/me rounds;
+    # absent from results written before it was measured.
+    server_rss_kib: int | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass
