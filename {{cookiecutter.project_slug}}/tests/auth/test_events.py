@@ -32,6 +32,7 @@ from tests.helpers import (
     register,
     routes,
 )
+from tests.secrets_watch import watching
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.anyio
@@ -190,6 +191,7 @@ async def test_account_changes_are_recorded_by_their_owner(
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
     )
     assert changed.status_code == 200, changed.text
+    headers = auth_headers(client, changed)
     async with app_state(app).sessionmaker() as db:
         verify = await account_tokens.issue(
             db, user_id=ada, purpose=Purpose.VERIFY, email=ADA
@@ -198,10 +200,13 @@ async def test_account_changes_are_recorded_by_their_owner(
             db, user_id=ada, purpose=Purpose.EMAIL, email="ada@new.example.com"
         )
         await db.commit()
-    assert (
-        await client.post("/auth/verify", json={"token": verify})
-    ).status_code == 204
-    moved = await client.post("/auth/email/confirm", json={"token": move})
+    verified = await client.post(
+        "/auth/verify", headers=headers, json={"token": verify}
+    )
+    assert verified.status_code == 204
+    moved = await client.post(
+        "/auth/email/confirm", headers=headers, json={"token": move}
+    )
     assert moved.status_code == 204
     async with app_state(app).sessionmaker() as db:
         reset = await account_tokens.issue(
@@ -209,7 +214,9 @@ async def test_account_changes_are_recorded_by_their_owner(
         )
         await db.commit()
     done = await client.post(
-        "/auth/password/reset", json={"token": reset, "password": PASSWORD}
+        "/auth/password/reset",
+        headers=headers,
+        json={"token": reset, "password": PASSWORD},
     )
     assert done.status_code == 204
 
@@ -334,7 +341,7 @@ async def test_a_login_and_its_event_commit_together_or_not_at_all(
     await register(client, BOB)
     from app.auth.session import lifecycle
 
-    real = lifecycle.record
+    real = events.record
 
     def record_then_break(db, *args, **kwargs):  # type: ignore[no-untyped-def]
         real(db, *args, **kwargs)
@@ -359,6 +366,8 @@ async def test_the_command_line_lists_events_as_json_lines(
     ada = int(str((await register(client, ADA))["id"]))
     await register(client, BOB)
     await login_response(client, ADA)
+    # The mail jobs write too: let them finish before another process reads.
+    await app_state(app).outbox.drain()
     every = cli(database_url, "events")
     assert every.returncode == 0, every.stderr
     lines = [json.loads(line) for line in every.stdout.splitlines()]
@@ -383,7 +392,8 @@ async def test_the_command_line_lists_events_as_json_lines(
     ):
         result = cli(database_url, "events", *args)
         assert result.returncode == 1
-        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert result.stderr.startswith("error: ")
+        assert message in result.stderr
         assert len(result.stderr.splitlines()) == 1
 
 
@@ -402,6 +412,8 @@ async def test_cleanup_drops_events_past_the_retention(
             .values(at=utcnow() - timedelta(days=31))
         )
         await db.commit()
+    # The mail jobs write too: let them finish before another process writes.
+    await app_state(app).outbox.drain()
     kept = cli(database_url, "cleanup-sessions")
     assert kept.returncode == 0, kept.stderr
     assert "0 events older than 365 days" in kept.stdout
@@ -413,3 +425,61 @@ async def test_cleanup_drops_events_past_the_retention(
     refused = cli(database_url, "cleanup-sessions")
     assert refused.returncode != 0
     assert "EVENTS_RETENTION_DAYS" in refused.stderr
+
+
+async def test_events_hold_no_secret_of_any_flow(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # Every flow that records an event, watched: the passwords, tokens,
+    # cookies and CSRF tokens sent and received appear in no event.
+    with watching() as watch:
+        ada = int(str((await register(client, ADA))["id"]))
+        await _login_form(client, ADA, "a wrong guess at the password")
+        await _login_form(client, "nobody@example.com", PASSWORD)
+        login = await login_response(client, ADA)
+        headers = auth_headers(client, login)
+        await client.post(
+            "/auth/password",
+            headers=headers,
+            json={"current_password": "not the password", "new_password": "x" * 12},
+        )
+        changed = await client.post(
+            "/auth/password",
+            headers=headers,
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        )
+        headers = auth_headers(client, changed)
+        tokens = {}
+        async with app_state(app).sessionmaker() as db:
+            for purpose, email in (
+                (Purpose.VERIFY, ADA),
+                (Purpose.EMAIL, "ada@new.example.com"),
+            ):
+                tokens[purpose] = await account_tokens.issue(
+                    db, user_id=ada, purpose=purpose, email=email
+                )
+            await db.commit()
+        for path, purpose in (
+            ("/auth/verify", Purpose.VERIFY),
+            ("/auth/email/confirm", Purpose.EMAIL),
+        ):
+            done = await client.post(
+                path, headers=headers, json={"token": tokens[purpose]}
+            )
+            assert done.status_code == 204
+        async with app_state(app).sessionmaker() as db:
+            reset = await account_tokens.issue(
+                db, user_id=ada, purpose=Purpose.RESET, email="ada@new.example.com"
+            )
+            await db.commit()
+        await client.post(
+            "/auth/password/reset",
+            headers=headers,
+            json={"token": reset, "password": PASSWORD},
+        )
+        login = await login_response(client, "ada@new.example.com")
+        await client.get("/auth/events", headers=auth_headers(client, login))
+        assert (await logout(client, login)).status_code == 204
+    assert {PASSWORD, NEW_PASSWORD, reset, *tokens.values()} <= watch.secrets
+    assert len(watch.events) >= 10
+    assert watch.leaks() == []
