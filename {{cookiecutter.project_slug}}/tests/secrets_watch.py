@@ -105,7 +105,8 @@ class SecretsWatch:
                 self._fields(item)
 
     def _add(self, value: str) -> None:
-        if len(value) >= MIN_SECRET_LENGTH:
+        # "x" * 12 is a password in some tests and a user agent in others.
+        if len(value) >= MIN_SECRET_LENGTH and len(set(value)) > 3:
             self.secrets.add(value)
 
 
