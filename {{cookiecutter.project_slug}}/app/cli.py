@@ -254,7 +254,8 @@ async def _events(args: argparse.Namespace) -> None:
         # Streamed: a year of events need not fit in memory.
         rows = await db.stream_scalars(query.execution_options(yield_per=500))
         async for event in rows:
-            print(json.dumps(_event_json(event), ensure_ascii=False))
+            # ASCII (JSON escapes the rest): any terminal or pipe takes it.
+            print(json.dumps(_event_json(event)))
 
 
 def _event_json(event: SecurityEvent) -> dict[str, object]:

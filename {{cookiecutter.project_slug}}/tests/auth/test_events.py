@@ -50,8 +50,11 @@ HAS_ADMIN = importlib.util.find_spec("app.admin") is not None
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=(ADDRESS, 4321))
+    # A header naming another address changes nothing: the address is the
+    # one the server reports.
+    headers = {"User-Agent": AGENT, "X-Forwarded-For": "198.51.100.77"}
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers={"User-Agent": AGENT}
+        transport=transport, base_url="http://testserver", headers=headers
     ) as http:
         yield http
 
