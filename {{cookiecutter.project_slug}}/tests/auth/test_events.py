@@ -380,15 +380,13 @@ async def test_the_command_line_lists_events_as_json_lines(
         "login.succeeded",
     ]
     assert lines[0]["ip"] == ADDRESS
-    adas = cli(database_url, "events", "--email", ADA.upper())
+    adas = cli(database_url, "events", "--email", ADA.upper(), "--since", "2000-01-01")
     assert [json.loads(line)["user_id"] for line in adas.stdout.splitlines()] == [
         ada,
         ada,
     ]
     later = (utcnow() + timedelta(minutes=1)).isoformat()
     assert cli(database_url, "events", "--since", later).stdout == ""
-    since = cli(database_url, "events", "--since", "2000-01-01")
-    assert len(since.stdout.splitlines()) == 3
     for args, message in (
         (("--email", "nobody@example.com"), "no user with email"),
         (("--since", "yesterday"), "invalid --since"),
