@@ -53,7 +53,11 @@ async def counted_attempt(
         )
     except throttle.ThrottledError as error:
         if _first_refusal_in_a_while(client):
-            user = await service.find_user(db=db, email=email)
+            user = (
+                await service.find_user(db=db, email=email)
+                if service.storable(email)
+                else None
+            )
             detail: dict[str, object] = {"retry_after": error.retry_after}
             if during is not None:
                 detail["during"] = during

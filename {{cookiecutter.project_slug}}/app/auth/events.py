@@ -171,8 +171,12 @@ def note(
 
 
 def quote(text: str) -> str:
-    """Return what an event may keep of a string a client sent."""
-    return text[:QUOTE_LENGTH]
+    """Return what an event may keep of a string a client sent.
+
+    Printable characters only (PostgreSQL text takes no NUL), and not many.
+    """
+    printable = "".join(char for char in text[:QUOTE_LENGTH] if char.isprintable())
+    return printable[:QUOTE_LENGTH]
 
 
 async def page(

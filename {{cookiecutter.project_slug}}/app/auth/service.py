@@ -28,7 +28,7 @@ class WrongPasswordError(Exception):
     """The current password given to change it was wrong."""
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     # PostgreSQL text cannot hold NUL; such input matches nothing, and must
     # not reach the database as an error.
     return "\x00" not in text and len(text) <= 320
@@ -66,7 +66,7 @@ async def check_credentials(
     Unknown emails and inactive users cost one hash verification too, so the
     answer time does not tell whether an account exists.
     """
-    if len(password) > MAX_LENGTH or not _storable(email):
+    if len(password) > MAX_LENGTH or not storable(email):
         return None, "invalid_input"  # cannot match any account; not worth a hash
     user = await db.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
