@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import account_tokens, service, throttle
+from app.auth import account_tokens, events, service, throttle
+from app.auth.events import EventType, SecurityEvent, record
 from app.auth.passwords import password_problem
 {%- if cookiecutter.rbac != "none" %}
 from app.auth.rbac import (
@@ -22,6 +26,7 @@ from app.auth.rbac import (
     grant_roles,
     revoke_roles,
 )
+from app.auth.roles import roles_by_user
 {%- else %}
 from app.auth.rbac import grant_default_roles
 {%- endif %}
@@ -29,6 +34,9 @@ from app.auth.session import interface as session
 from app.config import get_database_settings, get_settings
 from app.create_database import DatabaseCreationError, create_database
 from app.db import create_engine, create_sessionmaker
+
+# What events made by a command say in their detail (no request, no actor).
+_BY_COMMAND = {"via": "command line"}
 
 
 class CommandError(Exception):
@@ -50,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the exit status."""
     args = _parser().parse_args(argv)
     try:
-        message: str = asyncio.run(args.handler(args))
+        message: str | None = asyncio.run(args.handler(args))
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -62,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(message)
+    if message is not None:
+        print(message)
     return 0
 
 
@@ -106,10 +115,19 @@ def _parser() -> argparse.ArgumentParser:
 {%- endif %}
     cleanup = commands.add_parser(
         "cleanup-sessions",
-        help="delete expired and revoked sessions, old login failures "
-        "and expired email tokens",
+        help="delete expired and revoked sessions, old login failures, "
+        "expired email tokens and events older than EVENTS_RETENTION_DAYS",
     )
     cleanup.set_defaults(handler=_cleanup_sessions)
+    listing = commands.add_parser(
+        "events",
+        help="print security events as JSON lines, oldest first",
+    )
+    listing.add_argument("--email", help="only this user's events")
+    listing.add_argument(
+        "--since", metavar="ISO-8601", help="only events at or after this time (UTC)"
+    )
+    listing.set_defaults(handler=_events)
     create_db = commands.add_parser(
         "create-database",
         help="create the database that DATABASE_URL names, unless it exists",
@@ -141,6 +159,14 @@ async def _create_user(args: argparse.Namespace) -> str:
 {%- if cookiecutter.rbac != "none" %}
             await grant_roles(db, user, args.roles)
 {%- endif %}
+            record(
+                db,
+                EventType.USER_REGISTERED,
+                None,
+                user_id=user.id,
+                actor_id=None,
+                detail=_BY_COMMAND,
+            )
         except service.EmailTakenError:
             raise CommandError(
                 f"a user with email {service.normalize_email(email)} already exists"
@@ -161,10 +187,20 @@ async def _change_roles(args: argparse.Namespace) -> str:
             raise CommandError(
                 f"no user with email {service.normalize_email(args.email)}"
             )
+        previous = (await roles_by_user(db, [user.id]))[user.id]
         try:
             await args.change(db, user, args.roles)
         except UnknownRoleError as error:
             raise CommandError(f"unknown role {error}") from None
+        roles = (await roles_by_user(db, [user.id]))[user.id]
+        record(
+            db,
+            EventType.USER_ROLES_CHANGED,
+            None,
+            user_id=user.id,
+            actor_id=None,
+            detail={"roles": roles, "previous": previous, **_BY_COMMAND},
+        )
         await db.commit()
         done = args.done.format(", ".join(args.roles))
         return f"{done} user {user.id} <{user.email}>"
@@ -178,6 +214,10 @@ async def _set_active(args: argparse.Namespace) -> str:
             raise CommandError(f"no user with email {args.email}")
         if not args.active:
             await session.end_sessions(db, user.id)
+        activity = (
+            EventType.USER_ACTIVATED if args.active else EventType.USER_DEACTIVATED
+        )
+        record(db, activity, None, user_id=user.id, actor_id=None, detail=_BY_COMMAND)
         await db.commit()
         state = "activated" if args.active else "deactivated"
         return f"{state} user {user.id} <{user.email}>"
@@ -189,11 +229,58 @@ async def _cleanup_sessions(_args: argparse.Namespace) -> str:
         sessions = await session.cleanup_expired(db)
         failures = await throttle.cleanup(db=db, settings=settings)
         tokens = await account_tokens.cleanup_expired(db)
+        old = await events.cleanup(db, days=settings.events_retention_days)
         await db.commit()
     return (
         f"removed {sessions} expired or revoked sessions, "
-        f"{failures} old login failures and {tokens} expired email tokens"
+        f"{failures} old login failures, {tokens} expired email tokens "
+        f"and {old} events older than {settings.events_retention_days} days"
     )
+
+
+async def _events(args: argparse.Namespace) -> None:
+    since = None if args.since is None else _instant(args.since)
+    query = select(SecurityEvent).order_by(SecurityEvent.id)
+    if since is not None:
+        query = query.where(SecurityEvent.at >= since)
+    async with _database() as db:
+        if args.email is not None:
+            user = await service.find_user(db=db, email=args.email)
+            if user is None:
+                raise CommandError(
+                    f"no user with email {service.normalize_email(args.email)}"
+                )
+            query = query.where(SecurityEvent.user_id == user.id)
+        # Streamed: a year of events need not fit in memory.
+        rows = await db.stream_scalars(query.execution_options(yield_per=500))
+        async for event in rows:
+            # ASCII (JSON escapes the rest): any terminal or pipe takes it.
+            print(json.dumps(_event_json(event)))
+
+
+def _event_json(event: SecurityEvent) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "type": event.type,
+        "user_id": event.user_id,
+        "actor_id": event.actor_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "detail": event.detail,
+    }
+
+
+def _instant(text: str) -> datetime:
+    """Read an ISO-8601 time; one without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"invalid --since {text!r}: give an ISO-8601 time, "
+            "such as 2026-01-31 or 2026-01-31T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _create_database(_args: argparse.Namespace) -> str:

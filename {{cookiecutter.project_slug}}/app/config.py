@@ -77,6 +77,8 @@ class Settings(DatabaseSettings):
     registration_window: int = Field(default=60 * 60, gt=0)
     # A request body larger than this is refused with 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Days security events are kept; the cleanup command drops older ones.
+    events_retention_days: int = Field(default=365, ge=1, le=36500)
     # Account email (app/mail/, app/auth/recovery.py). Links in messages are
     # PUBLIC_URL/<page>?token=...; the client serves the pages.
     public_url: str = Field(

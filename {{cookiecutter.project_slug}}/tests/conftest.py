@@ -19,6 +19,7 @@ from app.db import create_engine
 from app.main import create_app, release
 from tests import database
 from tests.helpers import TEST_SECRET_KEY
+from tests.secrets_watch import watching
 from tests.servers import PROJECT_ROOT, uvicorn_server, uvicorn_servers
 
 MakeSettings = Callable[..., Settings]
@@ -36,6 +37,16 @@ _TEST_HASHER = PasswordHash(
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _events_hold_no_secret() -> Iterator[None]:
+    # Over the whole run: no event holds a password, token, code or cookie
+    # that any test sent or got (tests/secrets_watch.py).
+    with watching() as watch:
+        yield
+    leaks = watch.leaks()
+    assert not leaks, f"{len(leaks)} secrets found in security events"
 
 
 def migrate(url: str, revision: str = "head") -> None:

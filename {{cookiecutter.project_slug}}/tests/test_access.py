@@ -47,6 +47,9 @@ ACCESS: dict[str, str] = {
     "GET /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions/{}": LOGGED_IN,
+    # Security events: one's own, and (app/admin/router.py) everybody's.
+    "GET /auth/events": LOGGED_IN,
+    "GET /admin/events": ADMIN,
     "GET /admin/users": ADMIN,
     "PUT /admin/users/{}/roles": ADMIN,
     "PUT /admin/users/{}/active": ADMIN,

@@ -1,4 +1,4 @@
-"""``/admin/*``: listing users, setting their roles, deactivating them.
+"""``/admin/*``: listing users, setting their roles, deactivating them; events.
 
 Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
 ``tests/test_access.py`` checks it for every route of the app.
@@ -6,27 +6,27 @@ Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
 
 from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
-from app.auth.guards import can_read_users, can_write_users
+from app.auth import events
+from app.auth.events import EventType, record
+from app.auth.guards import can_read_events, can_read_users, can_write_users
 from app.auth.models import User
 from app.auth.rbac import Principal
 from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
+from app.auth.schemas import MAX_ID, EventRead
 from app.auth.session import interface as session
 from app.db import SessionDep
-
-log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 # Ids and offsets beyond a 32-bit integer column are refused (422) before
 # they reach the database.
-MAX_INT = 2**31 - 1
+MAX_INT = MAX_ID
 UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
@@ -49,6 +49,7 @@ async def put_user_roles(
     user_id: UserId,
     body: RolesUpdate,
     principal: Annotated[Principal, Depends(can_write_users)],
+    request: Request,
     db: SessionDep,
 ) -> AdminUserRead:
     """Replace the user's roles with the given ones."""
@@ -57,6 +58,7 @@ async def put_user_roles(
     user = await db.get(User, user_id, with_for_update=True)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
+    previous = (await roles_by_user(db, [user.id]))[user.id]
     try:
         await set_roles(db, user, body.roles)
     except UnknownRoleError as error:
@@ -65,14 +67,16 @@ async def put_user_roles(
         message = f"Unknown role: {error}"
         detail = [{"type": "value_error", "loc": ["body", "roles"], "msg": message}]
         raise HTTPException(422, detail) from None
-    await db.commit()
     roles = await roles_by_user(db, [user.id])
-    log.info(
-        "roles set user_id=%s roles=%s by user_id=%s",
-        user.id,
-        ",".join(roles[user.id]),
-        principal.id,
+    record(
+        db,
+        EventType.USER_ROLES_CHANGED,
+        request,
+        user_id=user.id,
+        actor_id=principal.id,
+        detail={"roles": roles[user.id], "previous": previous},
     )
+    await db.commit()
     return _read(user, roles[user.id])
 
 
@@ -81,6 +85,7 @@ async def put_user_active(
     user_id: UserId,
     body: ActiveUpdate,
     principal: Annotated[Principal, Depends(can_write_users)],
+    request: Request,
     db: SessionDep,
 ) -> AdminUserRead:
     """Activate or deactivate a user; deactivation ends every session of the user."""
@@ -90,16 +95,32 @@ async def put_user_active(
     user.is_active = body.is_active
     if not body.is_active:
         await session.end_sessions(db, user.id)
+    activity = (
+        EventType.USER_ACTIVATED if body.is_active else EventType.USER_DEACTIVATED
+    )
+    record(db, activity, request, user_id=user.id, actor_id=principal.id)
     await db.commit()
     await db.refresh(user)
     roles = await roles_by_user(db, [user.id])
-    log.info(
-        "user %s user_id=%s by user_id=%s",
-        "activated" if body.is_active else "deactivated",
-        user.id,
-        principal.id,
-    )
     return _read(user, roles[user.id])
+
+
+@router.get("/events", dependencies=[Depends(can_read_events)])
+async def list_events(
+    db: SessionDep,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    type: Annotated[EventType | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+) -> list[EventRead]:
+    """List security events, newest first, of one user or type if asked.
+
+    The next page is ``before`` the last id of this one.
+    """
+    found = await events.page(
+        db, limit=limit, before=before, user_id=user_id, type=type
+    )
+    return [EventRead.of(event) for event in found]
 
 
 def _read(user: User, roles: list[str]) -> AdminUserRead:

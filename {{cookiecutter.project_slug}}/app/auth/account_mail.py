@@ -7,7 +7,6 @@ token or a link.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from functools import partial
 
@@ -20,8 +19,6 @@ from app.config import Settings
 from app.db import utcnow
 from app.mail.messages import render
 from app.state import AppState, app_state
-
-log = logging.getLogger("app.auth")
 
 # The page of the client that each purpose's link opens.
 PAGES = {
@@ -144,6 +141,5 @@ def require_verified(request: Request, user: User) -> None:
     settings = app_state(request.app).settings
     if user.email_verified or settings.email_verification != "required":
         return
-    log.warning("login refused, email not verified user_id=%s", user.id)
     submit_verification(request, user.id, resend=False)
     raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_VERIFIED)

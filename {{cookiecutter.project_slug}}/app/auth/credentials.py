@@ -1,8 +1,9 @@
-"""The login form: checking posted credentials, with throttling and an audit log."""
+"""The login form: checking posted credentials, with throttling and events."""
 
 from __future__ import annotations
 
-import logging
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -12,6 +13,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service, throttle
 from app.auth.account_mail import require_verified
+from app.auth.events import EventType, note, quote, record
 from app.auth.models import User
 from app.db import SessionDep
 from app.errors import BusyError, TooManyAttemptsError
@@ -19,8 +21,11 @@ from app.state import app_state
 
 INVALID_CREDENTIALS = "Incorrect email or password"
 
-# Auth events: who and what, never a password or a token.
-log = logging.getLogger("app.auth")
+# A client refused by the throttle is recorded at most this often (seconds)
+# per process: refusals stay cheap, with no write each, under a flood.
+THROTTLED_EVENT_EVERY = 60
+_throttled_recently: OrderedDict[str, float] = OrderedDict()
+_THROTTLED_REMEMBERED = 4096
 
 
 def client_address(request: Request) -> str:
@@ -34,20 +39,56 @@ def client_address(request: Request) -> str:
 
 
 async def counted_attempt(
-    request: Request, db: SessionDep, email: str
+    request: Request, db: SessionDep, email: str, *, during: str | None = None
 ) -> throttle.Attempt:
-    """Count a password check for ``email`` from this client, or answer 429."""
+    """Count a password check for ``email`` from this client, or answer 429.
+
+    A refusal is recorded as ``login.throttled`` (``during`` names a step
+    other than the login form, such as a password change).
+    """
     client = client_address(request)
-    with _throttled(f"login throttled email={email!r} client={client}"):
+    try:
         return await throttle.count_attempt(
             db=db, settings=app_state(request.app).settings, email=email, client=client
         )
+    except throttle.ThrottledError as error:
+        if _first_refusal_in_a_while(client):
+            user = (
+                await service.find_user(db=db, email=email)
+                if service.storable(email)
+                else None
+            )
+            detail: dict[str, object] = {"retry_after": error.retry_after}
+            if during is not None:
+                detail["during"] = during
+            record(
+                db,
+                EventType.LOGIN_THROTTLED,
+                request,
+                user_id=None if user is None else user.id,
+                actor_id=None,
+                detail=detail if user else {**detail, "email": quote(email)},
+            )
+            await db.commit()
+        raise TooManyAttemptsError(error.retry_after) from None
+
+
+def _first_refusal_in_a_while(client: str) -> bool:
+    now = time.monotonic()
+    last = _throttled_recently.get(client)
+    if last is not None and now - last < THROTTLED_EVENT_EVERY:
+        return False
+    _throttled_recently[client] = now
+    _throttled_recently.move_to_end(client)
+    while len(_throttled_recently) > _THROTTLED_REMEMBERED:
+        _throttled_recently.popitem(last=False)
+    return True
 
 
 async def counted_registration(request: Request, db: SessionDep) -> None:
     """Count a registration from this client, or answer 429."""
     client = client_address(request)
-    with _throttled(f"registration throttled client={client}"):
+    with _throttled("registration.throttled", client):
         await throttle.count_registration(
             db=db, settings=app_state(request.app).settings, client=client
         )
@@ -56,19 +97,19 @@ async def counted_registration(request: Request, db: SessionDep) -> None:
 async def counted_reset_request(request: Request, db: SessionDep, email: str) -> None:
     """Count a "forgot password" for ``email`` from this client, or answer 429."""
     client = client_address(request)
-    with _throttled(f"password reset throttled client={client}"):
+    with _throttled("password_reset.throttled", client):
         await throttle.count_reset_request(
             db=db, settings=app_state(request.app).settings, email=email, client=client
         )
 
 
 @contextmanager
-def _throttled(what: str) -> Iterator[None]:
-    # Every 429 of the throttle is answered here, in one place.
+def _throttled(what: str, client: str) -> Iterator[None]:
+    # The 429s of requests that check no password: logged, not recorded.
     try:
         yield
     except throttle.ThrottledError as error:
-        log.warning("%s", what)
+        note(what, ip=client)
         raise TooManyAttemptsError(error.retry_after) from None
 
 
@@ -79,23 +120,52 @@ async def authenticated_user(
 
     Unknown email, wrong password and inactive user get the same ``None``. The
     attempt is counted before the password is checked, so a burst of guesses
-    gets no more checks than the limit (429 beyond it).
+    gets no more checks than the limit (429 beyond it). A failure is recorded
+    and committed here; on success the attempt is taken back in ``db``'s open
+    transaction, and the caller commits it with the session it starts
+    (``start_session(..., event=EventType.LOGIN_SUCCEEDED)``), which records
+    ``login.succeeded``.
     """
     attempt = await counted_attempt(request, db, email)
-    client = client_address(request)
     try:
-        user = await service.authenticate(db=db, email=email, password=password)
+        user, reason = await service.check_credentials(
+            db=db, email=email, password=password
+        )
     except BusyError:
         await throttle.withdraw(db=db, attempt=attempt)
         raise
-    if user is None:
-        log.warning("login failed email=%r client=%s", email, client)
+    if user is None or reason is not None:
+        failed(
+            request,
+            db,
+            user_id=None if user is None else user.id,
+            detail={"reason": reason or "unknown_email"}
+            | ({} if user else {"email": quote(email)}),
+        )
+        await db.commit()
         return None
     await throttle.succeeded(db=db, attempt=attempt)
-    await db.commit()
-    require_verified(request, user)
-    log.info("login succeeded user_id=%s client=%s", user.id, client)
+    try:
+        require_verified(request, user)
+    except HTTPException:
+        failed(request, db, user_id=user.id, detail={"reason": "email_not_verified"})
+        await db.commit()
+        raise
     return user
+
+
+def failed(
+    request: Request, db: SessionDep, *, user_id: int | None, detail: dict[str, str]
+) -> None:
+    """Record a refused password check (``login.failed``); the caller commits."""
+    record(
+        db,
+        EventType.LOGIN_FAILED,
+        request,
+        user_id=user_id,
+        actor_id=None,
+        detail=detail,
+    )
 
 
 async def verified_user(

@@ -1,7 +1,8 @@
 """Route guards: dependencies that let a request through only with a right.
 
 Put one on a whole router or on a route; anonymous requests get 401 and
-users without the right 403 (logged on ``app.auth``)::
+users without the right 403 (logged on ``app.auth``, as events are, but not
+stored)::
 
     router = APIRouter(dependencies=[Depends(require_role("auditor"))])
 
@@ -14,24 +15,26 @@ users without the right 403 (logged on ``app.auth``)::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 
 from app.auth.dependencies import CurrentUser
+from app.auth.events import note, origin
 from app.auth.rbac import Principal
 
-Guard = Callable[[Principal], Awaitable[Principal]]
-
-log = logging.getLogger("app.auth")
+Guard = Callable[[Principal, Request], Awaitable[Principal]]
 
 
 def _require(right: str, holds: Callable[[Principal], bool]) -> Guard:
-    async def guard(principal: CurrentUser) -> Principal:
+    async def guard(principal: CurrentUser, request: Request) -> Principal:
         if not holds(principal):
-            log.warning(
-                "authorisation refused user_id=%s needed=%s", principal.id, right
+            note(
+                "authorisation.refused",
+                user_id=principal.id,
+                actor_id=principal.id,
+                ip=origin(request)[0],
+                detail={"needed": right},
             )
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed")
         return principal
@@ -52,12 +55,13 @@ def require_permission(name: str) -> Guard:
     )
 
 
-# What the /admin endpoints require; migration 0003 gives both to admin.
+# What the /admin endpoints require; migrations 0003 and 0007 give them to admin.
 can_read_users = require_permission("users:read")
 can_write_users = require_permission("users:write")
+can_read_events = require_permission("events:read")
 {%- else %}
 
 
 # What the /admin endpoints require.
-can_read_users = can_write_users = require_role("admin")
+can_read_users = can_write_users = can_read_events = require_role("admin")
 {%- endif %}

@@ -9,7 +9,6 @@ body, and answers one 400 for every token that is not good.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -19,16 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from app.auth import account_tokens, service, throttle
 from app.auth.account_mail import send_email_change, send_reset, submit_verification
 from app.auth.account_tokens import MAX_TOKEN_LENGTH, Purpose
-from app.auth.credentials import counted_attempt, counted_reset_request
+from app.auth.credentials import counted_attempt, counted_reset_request, failed
 from app.auth.dependencies import CurrentUser
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from app.auth.session import interface as session
 from app.db import SessionDep
 from app.errors import BusyError
 from app.state import app_state
-
-log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -85,7 +83,7 @@ async def request_verification(principal: CurrentUser, request: Request) -> Acce
 
 
 @router.post("/verify", status_code=status.HTTP_204_NO_CONTENT)
-async def verify_email(body: TokenBody, db: SessionDep) -> Response:
+async def verify_email(body: TokenBody, request: Request, db: SessionDep) -> Response:
     """Mark the address a verification link was sent to as verified."""
     redeemed = await account_tokens.spend(db, token=body.token, purpose=Purpose.VERIFY)
     user = None if redeemed is None else await db.get(User, redeemed.user_id)
@@ -93,8 +91,9 @@ async def verify_email(body: TokenBody, db: SessionDep) -> Response:
         await db.commit()
         raise _invalid_token()
     user.email_verified = True
+    # Whoever holds the link acts for the address's owner.
+    record(db, EventType.EMAIL_VERIFIED, request, user_id=user.id, actor_id=user.id)
     await db.commit()
-    log.info("email verified user_id=%s", user.id)
     return _no_content()
 
 
@@ -115,7 +114,9 @@ async def forgot_password(
 
 
 @router.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT)
-async def reset_password(body: PasswordReset, db: SessionDep) -> Response:
+async def reset_password(
+    body: PasswordReset, request: Request, db: SessionDep
+) -> Response:
     """Set a new password with a reset link's token; every session of the user ends.
 
     Nobody is logged in: the user logs in with the new password.
@@ -137,8 +138,8 @@ async def reset_password(body: PasswordReset, db: SessionDep) -> Response:
     # Older reset links and a pending email change go with the old password.
     await account_tokens.void(db, user.id)
     await session.end_sessions(db, user.id)
+    record(db, EventType.PASSWORD_RESET, request, user_id=user.id, actor_id=user.id)
     await db.commit()
-    log.info("password reset user_id=%s", user.id)
     return _no_content()
 
 
@@ -156,7 +157,7 @@ async def change_email(
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "This is already the account's address"
         )
-    attempt = await counted_attempt(request, db, principal.email)
+    attempt = await counted_attempt(request, db, principal.email, during="email_change")
     try:
         user = await db.get_one(User, principal.id)
         valid, _ = await verify_password(body.password, user.password_hash)
@@ -164,8 +165,9 @@ async def change_email(
         await throttle.withdraw(db=db, attempt=attempt)
         raise
     if not valid:
+        detail = {"reason": "wrong_password", "during": "email_change"}
+        failed(request, db, user_id=principal.id, detail=detail)
         await db.commit()
-        log.warning("email change refused user_id=%s", principal.id)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Incorrect password")
     await throttle.succeeded(db=db, attempt=attempt)
     await db.commit()
@@ -178,13 +180,14 @@ async def change_email(
 
 
 @router.post("/email/confirm", status_code=status.HTTP_204_NO_CONTENT)
-async def confirm_email(body: TokenBody, db: SessionDep) -> Response:
+async def confirm_email(body: TokenBody, request: Request, db: SessionDep) -> Response:
     """Make the address a confirmation link was sent to the account's address."""
     redeemed = await account_tokens.spend(db, token=body.token, purpose=Purpose.EMAIL)
     user = None if redeemed is None else await db.get(User, redeemed.user_id)
     if redeemed is None or user is None:
         await db.commit()
         raise _invalid_token()
+    previous = user.email
     user.email = redeemed.email
     user.email_verified = True
     try:
@@ -196,6 +199,13 @@ async def confirm_email(body: TokenBody, db: SessionDep) -> Response:
         ) from None
     # Links sent to the old address no longer fit the account.
     await account_tokens.void(db, user.id)
+    record(
+        db,
+        EventType.EMAIL_CHANGED,
+        request,
+        user_id=user.id,
+        actor_id=user.id,
+        detail={"from": previous, "to": user.email},
+    )
     await db.commit()
-    log.info("email changed user_id=%s", user.id)
     return _no_content()

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.security.base import SecurityBase
 
-from app.auth import account_tokens, service, throttle
+from app.auth import account_tokens, events, service, throttle
 from app.auth.account_mail import submit_verification
 from app.auth.account_tokens import Purpose
-from app.auth.credentials import counted_attempt, counted_registration
+from app.auth.credentials import counted_attempt, counted_registration, failed
 from app.auth.dependencies import CurrentUser
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.rbac import grant_default_roles
-from app.auth.schemas import MeRead, PasswordChange, UserCreate, UserRead
+from app.auth.schemas import (
+    MAX_ID,
+    EventRead,
+    MeRead,
+    PasswordChange,
+    UserCreate,
+    UserRead,
+)
 from app.auth.session import interface as session
 from app.db import SessionDep
 from app.errors import BusyError
-
-log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -69,6 +74,7 @@ async def register(body: UserCreate, request: Request, db: SessionDep) -> User:
             status.HTTP_409_CONFLICT, "A user with this email already exists"
         ) from None
     await grant_default_roles(db, user)
+    record(db, EventType.USER_REGISTERED, request, user_id=user.id, actor_id=user.id)
     await db.commit()
     submit_verification(request, user.id, resend=True)
     return user
@@ -88,7 +94,9 @@ async def change_password(
     """
     # The current password can be guessed from a stolen session: throttle it
     # like a login.
-    attempt = await counted_attempt(request, db, principal.email)
+    attempt = await counted_attempt(
+        request, db, principal.email, during="password_change"
+    )
     try:
         user = await service.change_password(
             db=db,
@@ -100,7 +108,9 @@ async def change_password(
         await throttle.withdraw(db=db, attempt=attempt)
         raise
     except service.WrongPasswordError:
-        log.warning("password change refused user_id=%s", principal.id)
+        detail = {"reason": "wrong_password", "during": "password_change"}
+        failed(request, db, user_id=principal.id, detail=detail)
+        await db.commit()
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "Current password is incorrect"
         ) from None
@@ -108,9 +118,25 @@ async def change_password(
     await session.end_sessions(db, user.id)
     # Reset links mailed before are for the old password.
     await account_tokens.void(db, user.id, (Purpose.RESET,))
+    record(db, EventType.PASSWORD_CHANGED, request, user_id=user.id, actor_id=user.id)
     await db.commit()
     await db.refresh(user)
-    log.info("password changed user_id=%s", user.id)
     return await session.start_session(
         request=request, response=response, db=db, user=user
     )
+
+
+@router.get("/events")
+async def my_events(
+    principal: CurrentUser,
+    db: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[EventRead]:
+    """List the caller's own security events, newest first.
+
+    The next page is ``before`` the last id of this one. Where someone else
+    acted (an admin), their address and user agent are not shown.
+    """
+    found = await events.page(db, limit=limit, before=before, user_id=principal.id)
+    return [EventRead.of(event, viewer=principal.id) for event in found]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from app.auth.events import SecurityEvent
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.rbac import Principal, to_claims
+
+# Ids in queries beyond a 32-bit integer column are refused (422) before
+# they reach the database.
+MAX_ID = 2**31 - 1
 
 
 class UserCreate(BaseModel):
@@ -49,3 +57,35 @@ class PasswordChange(BaseModel):
 
     current_password: str = Field(max_length=MAX_LENGTH)
     new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+
+
+class EventRead(BaseModel):
+    """A security event, as ``GET /auth/events`` and ``GET /admin/events`` show it."""
+
+    id: int
+    at: datetime
+    type: str
+    user_id: int | None
+    actor_id: int | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: SecurityEvent, *, viewer: int | None = None) -> EventRead:
+        """Build the answer; a ``viewer`` sees no one else's address or agent."""
+        foreign = (
+            viewer is not None
+            and event.actor_id is not None
+            and event.actor_id != viewer
+        )
+        return cls(
+            id=event.id,
+            at=event.at,
+            type=event.type,
+            user_id=event.user_id,
+            actor_id=event.actor_id,
+            ip=None if foreign else event.ip,
+            user_agent=None if foreign else event.user_agent,
+            detail=event.detail,
+        )

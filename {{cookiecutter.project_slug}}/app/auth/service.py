@@ -28,7 +28,7 @@ class WrongPasswordError(Exception):
     """The current password given to change it was wrong."""
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     # PostgreSQL text cannot hold NUL; such input matches nothing, and must
     # not reach the database as an error.
     return "\x00" not in text and len(text) <= 320
@@ -56,25 +56,31 @@ async def create_user(*, db: AsyncSession, email: str, password: str) -> User:
     return user
 
 
-async def authenticate(*, db: AsyncSession, email: str, password: str) -> User | None:
-    """Return the active user with these credentials, or ``None``.
+async def check_credentials(
+    *, db: AsyncSession, email: str, password: str
+) -> tuple[User | None, str | None]:
+    """Return the user with ``email`` and why the credentials fail, if they do.
 
+    The reason is ``None`` for an active user with this password, else
+    ``"unknown_email"`` (and no user), ``"wrong_password"`` or ``"inactive"``.
     Unknown emails and inactive users cost one hash verification too, so the
     answer time does not tell whether an account exists.
     """
-    if len(password) > MAX_LENGTH or not _storable(email):
-        return None  # cannot match any account; not worth a hash
+    if len(password) > MAX_LENGTH or not storable(email):
+        return None, "invalid_input"  # cannot match any account; not worth a hash
     user = await db.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         await verify_dummy(password)
-        return None
+        return None, "unknown_email"
     valid, new_hash = await verify_password(password, user.password_hash)
-    if not valid or not user.is_active:
-        return None
+    if not valid:
+        return user, "wrong_password"
+    if not user.is_active:
+        return user, "inactive"
     if new_hash is not None:
         user.password_hash = new_hash
         await db.commit()
-    return user
+    return user, None
 
 
 async def rotate_security_stamp(*, db: AsyncSession, user_id: int) -> None:

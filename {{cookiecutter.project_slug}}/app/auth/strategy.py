@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.auth.events import EventType
 from app.auth.models import User
 from app.auth.rbac import Principal
 from app.config import Settings
@@ -59,9 +60,20 @@ class SessionStrategy(Protocol):
         """Close what :meth:`install` opened (at shutdown)."""
 
     async def start_session(
-        self, *, request: Request, response: Response, db: AsyncSession, user: User
+        self,
+        *,
+        request: Request,
+        response: Response,
+        db: AsyncSession,
+        user: User,
+        event: EventType | None = None,
     ) -> BaseModel:
-        """Start a session for ``user`` (login, password change); return the body."""
+        """Start a session for ``user`` (login, password change); return the body.
+
+        ``event`` (``login.succeeded``) is recorded in the transaction that
+        starts the session, naming it by its public reference; ``db`` is
+        committed.
+        """
 
     async def end_sessions(self, db: AsyncSession, user_id: int) -> None:
         """End every session of a user; the caller commits."""

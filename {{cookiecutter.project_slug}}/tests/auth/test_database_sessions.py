@@ -20,6 +20,7 @@ from sqlalchemy import delete, event, select, update
 
 from app.auth.cookies import MAX_COOKIE_BYTES
 from app.auth.csrf import issue_token, make_signer, token_is_valid
+from app.auth.events import SecurityEvent
 from app.auth.models import User
 from app.auth.session.interface import cleanup_expired, end_sessions
 from app.auth.session.models import USER_AGENT_LENGTH, UserSession
@@ -575,3 +576,32 @@ async def test_logout_and_revocation_on_one_process_are_seen_at_once_on_the_othe
         )
         assert revoked.status_code == 204
         assert (await laptop.get(f"{second}/auth/me")).status_code == 401
+
+
+async def test_revoking_sessions_is_recorded_by_public_id(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user_id = int(str((await register(client, "ada@example.com"))["id"]))
+    headers = await login(client, "ada@example.com")
+    for _ in range(3):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as other:
+            await login(other, "ada@example.com")
+    listed = (await client.get("/auth/sessions")).json()
+    (one, *_) = [session["id"] for session in listed if not session["current"]]
+    revoked = await client.delete(f"/auth/sessions/{one}", headers=headers)
+    assert revoked.status_code == 204
+    assert (await client.delete("/auth/sessions", headers=headers)).status_code == 204
+    async with app_state(app).sessionmaker() as db:
+        found = list(
+            await db.scalars(
+                select(SecurityEvent)
+                .where(SecurityEvent.type == "session.revoked")
+                .order_by(SecurityEvent.id)
+            )
+        )
+    assert [(e.user_id, e.actor_id, e.detail) for e in found] == [
+        (user_id, user_id, {"session": one}),
+        (user_id, user_id, {"session": "others", "count": 2}),
+    ]

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 
+from app.auth.events import SecurityEvent
 from app.auth.models import User
 from app.auth.rbac import Principal, to_claims
 from app.auth.session import interface as session
@@ -421,7 +422,7 @@ async def test_reusing_a_spent_refresh_token_revokes_its_family(
     first = await _registered_login(client)
     other_device = await _login(client)
     second = (await _refresh(client, first["refresh_token"])).json()
-    with caplog.at_level(logging.WARNING, logger="app.auth.session"):
+    with caplog.at_level(logging.WARNING, logger="app.auth"):
         reused = await _refresh(client, first["refresh_token"])
     assert reused.status_code == 401
     # The pair issued from the spent token stops refreshing too.
@@ -430,8 +431,16 @@ async def test_reusing_a_spent_refresh_token_revokes_its_family(
     assert all(row.revoked_at is not None for row in rows)
     # Another login is another family.
     assert (await _refresh(client, other_device["refresh_token"])).status_code == 200
-    assert "Spent refresh token presented again" in caplog.text
+    assert "refresh.reused user_id=" in caplog.text
     assert first["refresh_token"] not in caplog.text
+    # Recorded with the family it revoked, by its id; nobody proved who
+    # presented the token.
+    async with app_state(app).sessionmaker() as db:
+        (event,) = await db.scalars(
+            select(SecurityEvent).where(SecurityEvent.type == "refresh.reused")
+        )
+    assert (event.user_id, event.actor_id) == (rows[0].user_id, None)
+    assert event.detail == {"family": rows[0].family}
 
 
 async def test_concurrent_refreshes_with_one_token_let_exactly_one_win(

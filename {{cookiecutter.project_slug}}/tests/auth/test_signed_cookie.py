@@ -10,12 +10,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import select
 
 from app.auth.cookies import MAX_COOKIE_BYTES
+from app.auth.events import SecurityEvent
 from app.auth.session.cookie import SALT, make_serializer
 from app.auth.session.principal import RENEW_AFTER
 from app.config import Settings
 from app.main import create_app, release
+from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, login, register, replace_cookie
 from tests.servers import register_on
@@ -260,3 +263,26 @@ async def test_logout_everywhere_on_one_process_is_seen_at_once_on_the_other(
         )
         assert ended.status_code == 204
         assert (await laptop.get(f"{first}/auth/me")).status_code == 401
+
+
+async def test_logout_and_logout_everywhere_are_recorded(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user_id = int(str((await register(client, "ada@example.com"))["id"]))
+    headers = await login(client, "ada@example.com")
+    assert (await client.post("/auth/logout", headers=headers)).status_code == 204
+    headers = await login(client, "ada@example.com")
+    everywhere = await client.post("/auth/logout-everywhere", headers=headers)
+    assert everywhere.status_code == 204
+    async with app_state(app).sessionmaker() as db:
+        found = list(
+            await db.scalars(
+                select(SecurityEvent)
+                .where(SecurityEvent.type == "logout")
+                .order_by(SecurityEvent.id)
+            )
+        )
+    assert [(e.user_id, e.actor_id, e.detail) for e in found] == [
+        (user_id, user_id, {}),
+        (user_id, user_id, {"everywhere": True}),
+    ]

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.cookies import CookieLogin, session_cookie_name, start_cookie_session
 from app.auth.csrf import CSRFMiddleware, issue_token, make_signer
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.session import store
 from app.auth.session.models import UserSession
@@ -45,12 +46,18 @@ async def release(state: SessionState) -> None:
 
 
 async def start_session(
-    *, request: Request, response: Response, db: AsyncSession, user: User
+    *,
+    request: Request,
+    response: Response,
+    db: AsyncSession,
+    user: User,
+    event: EventType | None = None,
 ) -> LoginResponse:
     """Store a new session and set its cookie, with a CSRF token bound to it.
 
     The id is always new: one the browser brought is never adopted, and its
-    session, if it had one, ends here.
+    session, if it had one, ends here. ``event`` is recorded with the new
+    session's public id, in the transaction that stores it.
     """
     state = app_state(request.app)
     previous = request.cookies.get(state.session.cookie_name)
@@ -58,13 +65,22 @@ async def start_session(
         await store.delete_where(
             db, UserSession.token_hash == store.token_hash(previous)
         )
-    session_id = store.create(
+    session_id, public_id = store.create(
         db,
         user=user,
         settings=state.settings,
         user_agent=request.headers.get("user-agent", ""),
         ip_address=request.client.host if request.client else None,
     )
+    if event is not None:
+        record(
+            db,
+            event,
+            request,
+            user_id=user.id,
+            actor_id=user.id,
+            detail={"session": public_id},
+        )
     await db.commit()
     return start_cookie_session(
         response,

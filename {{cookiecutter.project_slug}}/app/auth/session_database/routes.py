@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -11,10 +10,11 @@ from pydantic import BaseModel
 
 from app.auth.cookies import logged_out
 from app.auth.credentials import VerifiedUser
+from app.auth.events import EventType, record
 from app.auth.session import store
 from app.auth.session.lifecycle import LoginResponse, start_session
 from app.auth.session.models import UserSession
-from app.auth.session.principal import CurrentSessionDep
+from app.auth.session.principal import CurrentSession, CurrentSessionDep
 from app.db import SessionDep
 from app.state import app_state
 
@@ -26,10 +26,13 @@ async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
 ) -> LoginResponse:
     """Log in with the OAuth2 password form; the strategy starts the session."""
-    return await start_session(request=request, response=response, db=db, user=user)
-
-
-log = logging.getLogger("app.auth")
+    return await start_session(
+        request=request,
+        response=response,
+        db=db,
+        user=user,
+        event=EventType.LOGIN_SUCCEEDED,
+    )
 
 
 class SessionRead(BaseModel):
@@ -49,8 +52,8 @@ async def logout(
 ) -> Response:
     """End this session: its row goes, so a copy of the cookie is refused too."""
     await store.delete_where(db, UserSession.token_hash == current.token_hash)
+    _record(db, EventType.LOGOUT, request, current, current.public_id)
     await db.commit()
-    log.info("logout user_id=%s", current.principal.id)
     return logged_out(app_state(request.app).settings)
 
 
@@ -74,13 +77,17 @@ async def list_sessions(
 
 
 @router.delete("/sessions", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_other_sessions(current: CurrentSessionDep, db: SessionDep) -> None:
+async def revoke_other_sessions(
+    current: CurrentSessionDep, request: Request, db: SessionDep
+) -> None:
     """End every session of the caller except this one."""
-    await store.delete_where(
+    removed = await store.delete_where(
         db,
         UserSession.user_id == current.principal.id,
         UserSession.token_hash != current.token_hash,
     )
+    if removed:
+        _record(db, EventType.SESSION_REVOKED, request, current, "others", removed)
     await db.commit()
 
 
@@ -99,7 +106,24 @@ async def revoke_session(
     )
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Session not found")
+    _record(db, EventType.SESSION_REVOKED, request, current, session_id)
     await db.commit()
     if session_id == current.public_id:
         return logged_out(app_state(request.app).settings)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _record(
+    db: SessionDep,
+    event: EventType,
+    request: Request,
+    current: CurrentSession,
+    session: str,
+    count: int = 1,
+) -> None:
+    # Sessions are named by their public id ("others": every other one).
+    detail: dict[str, object] = {"session": session}
+    if count != 1:
+        detail["count"] = count
+    principal = current.principal.id
+    record(db, event, request, user_id=principal, actor_id=principal, detail=detail)

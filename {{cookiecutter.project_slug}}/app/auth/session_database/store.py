@@ -95,14 +95,18 @@ def create(
     settings: Settings,
     user_agent: str,
     ip_address: str | None,
-) -> str:
-    """Add a new session of ``user`` to ``db``; return its id (for the cookie)."""
+) -> tuple[str, str]:
+    """Add a new session of ``user`` to ``db``; return its id (for the cookie).
+
+    And its public id, which the API and events show.
+    """
     session_id = secrets.token_urlsafe(ID_BYTES)
+    public_id = secrets.token_urlsafe(16)
     now = utcnow()
     db.add(
         UserSession(
             token_hash=token_hash(session_id),
-            public_id=secrets.token_urlsafe(16),
+            public_id=public_id,
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
@@ -112,7 +116,7 @@ def create(
             security_stamp=user.security_stamp,
         )
     )
-    return session_id
+    return session_id, public_id
 
 
 async def list_live(

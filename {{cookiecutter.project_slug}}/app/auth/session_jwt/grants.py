@@ -17,6 +17,7 @@ from fastapi import Depends, Form, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.credentials import INVALID_CREDENTIALS, authenticated_user
+from app.auth.events import EventType
 from app.auth.session import store
 from app.auth.session.errors import TokenError, invalid_grant, invalid_request
 from app.auth.session.lifecycle import no_store, start_session
@@ -86,7 +87,13 @@ async def login(
     )
     if user is None:
         raise invalid_grant(INVALID_CREDENTIALS)
-    return await start_session(request=request, response=response, db=db, user=user)
+    return await start_session(
+        request=request,
+        response=response,
+        db=db,
+        user=user,
+        event=EventType.LOGIN_SUCCEEDED,
+    )
 
 
 async def refresh_grant(
@@ -109,7 +116,7 @@ async def refresh_grant(
         if pair is not None:
             no_store(response)
             return pair
-        await store.revoke_if_reused(db, token_hash, now)
+        await store.revoke_if_reused(db, token_hash, now, request)
         await db.commit()
         raise invalid_grant(INVALID_REFRESH_TOKEN)
     principal = await store.load_principal(db, spent.user_id, spent.security_stamp)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.credentials import INVALID_CREDENTIALS
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.session import store
 from app.auth.session.errors import invalid_grant
@@ -39,21 +40,34 @@ async def release(state: SessionState) -> None:
 
 
 async def start_session(
-    *, request: Request, response: Response, db: AsyncSession, user: User
+    *,
+    request: Request,
+    response: Response,
+    db: AsyncSession,
+    user: User,
+    event: EventType | None = None,
 ) -> LoginResponse:
-    """Open a new refresh-token family for ``user``; answer its first pair."""
+    """Open a new refresh-token family for ``user``; answer its first pair.
+
+    ``event`` is recorded with the family's id, in the transaction that
+    stores its first token.
+    """
     principal = await store.load_principal(db, user.id, user.security_stamp)
     if principal is None:  # deactivated or changed since the password check
         raise invalid_grant(INVALID_CREDENTIALS)
     tokens = app_state(request.app).session.tokens
     expires_at = utcnow() + timedelta(seconds=tokens.keys.refresh_ttl)
+    family = secrets.token_hex(16)
+    if event is not None:
+        detail = {"family": family}
+        record(db, event, request, user_id=user.id, actor_id=user.id, detail=detail)
     no_store(response)
     return await store.issue_pair(
         db,
         tokens,
         principal,
         stamp=user.security_stamp,
-        family=secrets.token_hex(16),
+        family=family,
         expires_at=expires_at,
         refresh_token=store.new_token(),
     )

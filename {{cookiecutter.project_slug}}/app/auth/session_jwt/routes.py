@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request, Response, status
 
+from app.auth.events import EventType, record
 from app.auth.session import store
 from app.auth.session.grants import login, refresh_grant
 from app.auth.session.models import RefreshToken
@@ -14,8 +13,6 @@ from app.auth.session.schemas import RefreshTokenBody, TokenPair
 from app.db import SessionDep, utcnow
 
 __all__ = ["login", "router"]
-
-logger = logging.getLogger("app.auth.session")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -33,7 +30,10 @@ async def refresh(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    principal: CurrentPrincipal, body: RefreshTokenBody, db: SessionDep
+    principal: CurrentPrincipal,
+    body: RefreshTokenBody,
+    request: Request,
+    db: SessionDep,
 ) -> Response:
     """Revoke the refresh token's family; the access token lives until it expires.
 
@@ -43,6 +43,13 @@ async def logout(
     family = await store.family_of(db, hashed, principal.id)
     if family is not None:
         await store.revoke(db, RefreshToken.family == family, utcnow())
-        await db.commit()
-    logger.info("logout user_id=%s", principal.id)
+    record(
+        db,
+        EventType.LOGOUT,
+        request,
+        user_id=principal.id,
+        actor_id=principal.id,
+        detail={"family": family},
+    )
+    await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

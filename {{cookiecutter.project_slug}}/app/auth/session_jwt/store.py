@@ -18,24 +18,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import secrets
 from datetime import datetime
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import ColumnElement, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auth import service
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.rbac import Principal, principal_select, to_principal
 from app.auth.session.models import RefreshToken
 from app.auth.session.schemas import TokenPair
 from app.auth.session.tokens import Tokens
 from app.db import utcnow
-
-logger = logging.getLogger(__name__)
 
 # The user as the database has it now; built once.
 PRINCIPAL_NOW = principal_select(User.is_active, User.security_stamp).where(
@@ -189,8 +188,13 @@ async def revoke(db: AsyncSession, where: ColumnElement[bool], now: datetime) ->
     )
 
 
-async def revoke_if_reused(db: AsyncSession, token_hash: str, now: datetime) -> None:
-    """Revoke the family of a spent token presented again."""
+async def revoke_if_reused(
+    db: AsyncSession, token_hash: str, now: datetime, request: Request
+) -> None:
+    """Revoke the family of a spent token presented again; record it.
+
+    The caller commits.
+    """
     spent = (
         await db.execute(
             select(RefreshToken.user_id, RefreshToken.family).where(
@@ -201,9 +205,13 @@ async def revoke_if_reused(db: AsyncSession, token_hash: str, now: datetime) -> 
     ).first()
     if spent is not None:
         await revoke(db, RefreshToken.family == spent.family, now)
-        logger.warning(
-            "Spent refresh token presented again; revoked its family (user %s)",
-            spent.user_id,
+        record(
+            db,
+            EventType.REFRESH_REUSED,
+            request,
+            user_id=spent.user_id,
+            actor_id=None,
+            detail={"family": spent.family},
         )
 
 

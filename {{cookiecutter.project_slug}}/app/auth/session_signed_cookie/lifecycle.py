@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.auth import service
 from app.auth.cookies import CookieLogin, session_cookie_name, start_cookie_session
 from app.auth.csrf import CSRFMiddleware, issue_token, make_signer
+from app.auth.events import EventType, record
 from app.auth.models import User
 from app.auth.session.cookie import SessionCodec, SessionData, make_serializer
 from app.auth.session.state import SessionState
@@ -46,9 +47,21 @@ async def release(state: SessionState) -> None:
 
 
 async def start_session(
-    *, request: Request, response: Response, db: AsyncSession, user: User
+    *,
+    request: Request,
+    response: Response,
+    db: AsyncSession,
+    user: User,
+    event: EventType | None = None,
 ) -> LoginResponse:
-    """Set a new session cookie, and a new CSRF token bound to it."""
+    """Set a new session cookie, and a new CSRF token bound to it.
+
+    No row stores the session: ``event`` commits with what the caller left
+    in ``db`` (the login's throttle bookkeeping).
+    """
+    if event is not None:
+        record(db, event, request, user_id=user.id, actor_id=user.id)
+    await db.commit()
     state = app_state(request.app)
     now = int(time.time())
     data = SessionData(

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request, Response, status
 
 from app.auth.cookies import logged_out
 from app.auth.credentials import VerifiedUser
+from app.auth.events import EventType, record
 from app.auth.session.lifecycle import LoginResponse, end_sessions, start_session
 from app.auth.session.principal import CurrentPrincipal
 from app.db import SessionDep
 from app.state import app_state
-
-log = logging.getLogger("app.auth")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -23,13 +20,22 @@ async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
 ) -> LoginResponse:
     """Log in with the OAuth2 password form; the strategy starts the session."""
-    return await start_session(request=request, response=response, db=db, user=user)
+    return await start_session(
+        request=request,
+        response=response,
+        db=db,
+        user=user,
+        event=EventType.LOGIN_SUCCEEDED,
+    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(principal: CurrentPrincipal, request: Request) -> Response:
+async def logout(
+    principal: CurrentPrincipal, request: Request, db: SessionDep
+) -> Response:
     """Forget the session cookie in this browser."""
-    log.info("logout user_id=%s", principal.id)
+    record(db, EventType.LOGOUT, request, user_id=principal.id, actor_id=principal.id)
+    await db.commit()
     return logged_out(app_state(request.app).settings)
 
 
@@ -39,6 +45,13 @@ async def logout_everywhere(
 ) -> Response:
     """End every session of the user, in every browser."""
     await end_sessions(db, principal.id)
+    record(
+        db,
+        EventType.LOGOUT,
+        request,
+        user_id=principal.id,
+        actor_id=principal.id,
+        detail={"everywhere": True},
+    )
     await db.commit()
-    log.info("logout everywhere user_id=%s", principal.id)
     return logged_out(app_state(request.app).settings)
