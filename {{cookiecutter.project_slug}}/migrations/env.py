@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 # The models, whose tables the migrations must match (their import
 # registers them on Base.metadata).
 import app.auth.account_tokens
+import app.auth.mfa.models
 {%- if cookiecutter.session_strategy != "signed_cookie" %}
 import app.auth.rbac
 import app.auth.session.models  # noqa: F401

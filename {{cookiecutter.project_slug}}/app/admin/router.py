@@ -1,4 +1,4 @@
-"""``/admin/*``: listing users, setting their roles, deactivating them.
+"""``/admin/*``: listing users, setting their roles, deactivating them, MFA resets.
 
 Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
 ``tests/test_access.py`` checks it for every route of the app.
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
 from app.auth.guards import can_read_users, can_write_users
+from app.auth.mfa import service as mfa_service
 from app.auth.models import User
 from app.auth.rbac import Principal
 from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
@@ -100,6 +101,25 @@ async def put_user_active(
         principal.id,
     )
     return _read(user, roles[user.id])
+
+
+@router.delete("/users/{user_id}/mfa", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user_mfa(
+    user_id: UserId,
+    principal: Annotated[Principal, Depends(can_write_users)],
+    db: SessionDep,
+) -> None:
+    """Turn off the user's two-factor authentication (a lost phone); ends sessions.
+
+    The user logs in with the password alone, and may enrol again.
+    """
+    user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
+    await mfa_service.remove(db, user)
+    await session.end_sessions(db, user.id)
+    await db.commit()
+    log.info("mfa disabled user_id=%s by user_id=%s", user.id, principal.id)
 
 
 def _read(user: User, roles: list[str]) -> AdminUserRead:
