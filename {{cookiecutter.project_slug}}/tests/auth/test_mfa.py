@@ -604,3 +604,18 @@ async def test_the_reset_mfa_command(
     assert reset.returncode == 0, reset.stderr
     client.cookies.clear()
     assert "mfa_token" not in (await login_response(client, EMAIL)).json()
+
+
+async def test_the_schema_describes_both_answers_of_login(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    login = paths["/auth/login"]["post"]["responses"]["200"]["content"]
+    names = {
+        item["$ref"].rsplit("/", 1)[-1]
+        for item in login["application/json"]["schema"]["anyOf"]
+    }
+    assert "MfaRequired" in names
+    assert len(names) == 2
+    verify = paths["/auth/mfa/verify"]["post"]["responses"]
+    assert {"200", "401", "422", "429"} <= verify.keys()
