@@ -32,11 +32,15 @@ REQUEST_TIMEOUT = 20
 # and an admin deactivates itself by the id of ``GET /auth/me``. Refreshing
 # needs no session, so the authenticated run would gain nothing from it. A
 # password change needs the current password, which the fuzzer never sees: it
-# stays in, and the step checks that the session survived the run.
+# stays in, and the step checks that the session survived the run. An
+# admin's MFA reset of its own id gives it a new security stamp, which ends
+# its session like a deactivation; turning its own MFA on or off needs the
+# password (and a code), which the fuzzer never sees.
 SESSION_ENDING = re.compile(
     r"POST /auth/(logout|logout-everywhere|refresh)"
     r"|DELETE /auth/sessions/.+"
     r"|PUT /admin/users/[^/]+/active"
+    r"|DELETE /admin/users/[^/]+/mfa"
 )
 _METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import account_tokens, events, service, throttle
 from app.auth.events import EventType, SecurityEvent, record
+from app.auth.mfa import challenge
+from app.auth.mfa import service as mfa_service
 from app.auth.passwords import password_problem
 {%- if cookiecutter.rbac != "none" %}
 from app.auth.rbac import (
@@ -116,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser(
         "cleanup-sessions",
         help="delete expired and revoked sessions, old login failures, "
-        "expired email tokens and events older than EVENTS_RETENTION_DAYS",
+        "expired email tokens and login challenges, and events older than "
+        "EVENTS_RETENTION_DAYS",
     )
     cleanup.set_defaults(handler=_cleanup_sessions)
     listing = commands.add_parser(
@@ -142,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--email")
     which.add_argument("--client", metavar="ADDRESS")
     unlock.set_defaults(handler=_clear_throttle)
+    reset_mfa = commands.add_parser(
+        "reset-mfa",
+        help="turn off a user's two-factor authentication (a lost phone); "
+        "every session of the user ends",
+    )
+    reset_mfa.add_argument("--email", required=True)
+    reset_mfa.set_defaults(handler=_reset_mfa)
     return parser
 
 
@@ -223,6 +233,25 @@ async def _set_active(args: argparse.Namespace) -> str:
         return f"{state} user {user.id} <{user.email}>"
 
 
+async def _reset_mfa(args: argparse.Namespace) -> str:
+    async with _database() as db:
+        user = await service.find_user(db=db, email=args.email)
+        if user is None:
+            raise CommandError(f"no user with email {args.email}")
+        await mfa_service.remove(db, user)
+        await session.end_sessions(db, user.id)
+        record(
+            db,
+            EventType.MFA_DISABLED,
+            None,
+            user_id=user.id,
+            actor_id=None,
+            detail={"reset": "command line"},
+        )
+        await db.commit()
+        return f"two-factor authentication turned off for user {user.id} <{user.email}>"
+
+
 async def _cleanup_sessions(_args: argparse.Namespace) -> str:
     settings = get_settings()
     async with _database() as db:
@@ -230,6 +259,8 @@ async def _cleanup_sessions(_args: argparse.Namespace) -> str:
         failures = await throttle.cleanup(db=db, settings=settings)
         tokens = await account_tokens.cleanup_expired(db)
         old = await events.cleanup(db, days=settings.events_retention_days)
+        # Unanswered login challenges (mfa_token) past their five minutes.
+        await challenge.cleanup_expired(db)
         await db.commit()
     return (
         f"removed {sessions} expired or revoked sessions, "

@@ -25,6 +25,9 @@ Environment = Literal["development", "test", "production"]
 _ORIGIN = re.compile(
     r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?"
 )
+{%- if cookiecutter.rbac != "none" %}
+_ROLE_NAME = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+{%- endif %}
 
 
 class DatabaseSettings(BaseSettings):
@@ -97,6 +100,30 @@ class Settings(DatabaseSettings):
     # Seconds for connecting and for each SMTP command; sending is off the
     # request path, so this bounds a background task, not a response.
     smtp_timeout: float = Field(default=10, gt=0)
+{%- if cookiecutter.rbac != "none" %}
+    # Roles whose holders must turn on two-factor authentication: until they
+    # do, every route but /auth/me, /auth/logout and /auth/mfa/* answers 403.
+    # A comma-separated list of role names, empty by default.
+    mfa_required_roles: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    @field_validator("mfa_required_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _check_roles(cls, roles: frozenset[str]) -> frozenset[str]:
+        for role in roles:
+            if not _ROLE_NAME.fullmatch(role):
+                raise ValueError(
+                    f"{role!r} is not a role name: write role names (letters, "
+                    "digits, _ : . -) separated by commas, for example admin,auditor"
+                )
+        return roles
+{%- endif %}
 
     @model_validator(mode="after")
     def _check_email_backend(self) -> Settings:

@@ -14,6 +14,7 @@ from app.admin import router as admin_router
 from app.auth import rbac, recovery
 from app.auth import router as auth_router
 from app.auth.flavour import RbacFlavour
+from app.auth.mfa import router as mfa_router
 from app.auth.session import interface as session
 from app.auth.strategy import SessionStrategy
 from app.config import Settings, get_settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth_router.router)
     app.include_router(recovery.router)
+    app.include_router(mfa_router.router)
 {%- if cookiecutter.rbac != "none" %}
     app.include_router(admin_router.router)
 {%- endif %}

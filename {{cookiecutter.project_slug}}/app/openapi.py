@@ -4,7 +4,9 @@ FastAPI declares 422 where a route takes input; the others come from what a
 route depends on (a dependency of the session strategy answers 401, a guard
 of :mod:`app.auth.guards` 403, the login form 401, 429 and 503), from what a few
 routes do in their own body (``_IN_BODY``), and, for the cookie strategies,
-from the CSRF check, which may refuse any unsafe request with 403.
+from the CSRF check, which may refuse any unsafe request with 403, and from
+``MFA_REQUIRED_ROLES`` when it is set (403 on every route a user who must
+enrol is kept out of).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from app.auth import session
 from app.auth.cookies import session_cookie_name
 {%- endif %}
 from app.auth.credentials import counted_attempt, verified_user
+from app.auth.mfa.enrollment import exempt
 from app.config import Settings
 from app.cors import COOKIE_SESSIONS
 
@@ -32,7 +35,7 @@ DESCRIPTIONS = {
     400: "Refused: see detail (a wrong current password, a bad grant)",
     401: "Not logged in, or wrong credentials",
     403: "Not allowed",
-    409: "A user with this email already exists",
+    409: "Conflict: see detail (a taken email, MFA already on or off)",
     429: "Too many attempts; see Retry-After",
     503: "Busy or database unavailable; see Retry-After",
 }
@@ -50,6 +53,13 @@ _IN_BODY: dict[str, frozenset[int]] = {
     "POST /auth/password": frozenset({400, 429, 503}),
     # A refresh token that is unknown, spent, revoked or expired (jwt).
     "POST /auth/refresh": frozenset({401}),
+    # Two-factor authentication: a wrong password or code, MFA already on
+    # (or off); the password is throttled and hashed like a login's.
+    "POST /auth/mfa/totp": frozenset({401, 409, 429, 503}),
+    "POST /auth/mfa/totp/confirm": frozenset({401, 409}),
+    "DELETE /auth/mfa/totp": frozenset({401, 409, 429, 503}),
+    # A wrong code or a bad mfa_token; wrong codes count like failed logins.
+    "POST /auth/mfa/verify": frozenset({401, 429}),
 {%- if cookiecutter.session_strategy == "jwt" %}
     # The RFC 6749 token endpoint: a malformed or unsupported grant is 400.
     "POST /auth/login": frozenset({400, 401, 429, 503}),
@@ -83,6 +93,8 @@ def declare(app: FastAPI, schema: dict[str, Any], settings: Settings) -> None:
         "required": ["detail"],
     }
     schemes = _security_schemes(settings)
+    # Only with RBAC does the setting exist.
+    enrolment_roles = getattr(settings, "mfa_required_roles", None)
     if schemes:
         components.setdefault("securitySchemes", {}).update(schemes)
     for route in _api_routes(app.routes):
@@ -97,6 +109,8 @@ def declare(app: FastAPI, schema: dict[str, Any], settings: Settings) -> None:
             unsafe = method not in SAFE_METHODS
             if COOKIE_SESSIONS and unsafe:
                 statuses.add(403)
+            if needs_login and enrolment_roles and not exempt(route.path_format):
+                statuses.add(403)  # MFA_REQUIRED_ROLES
             responses = operation.setdefault("responses", {})
             for status in sorted(statuses):
                 description = DESCRIPTIONS[status]

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 # registers them on Base.metadata).
 import app.auth.account_tokens
 import app.auth.events
+import app.auth.mfa.models
 {%- if cookiecutter.session_strategy != "signed_cookie" %}
 import app.auth.rbac
 import app.auth.session.models  # noqa: F401

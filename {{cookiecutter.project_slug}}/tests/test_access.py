@@ -44,6 +44,12 @@ ACCESS: dict[str, str] = {
     "POST /auth/password/reset": PUBLIC,
     "POST /auth/email": LOGGED_IN,
     "POST /auth/email/confirm": PUBLIC,
+    # Two-factor authentication (app/auth/mfa/): the mfa_token of a login
+    # authenticates the second step.
+    "POST /auth/mfa/totp": LOGGED_IN,
+    "POST /auth/mfa/totp/confirm": LOGGED_IN,
+    "DELETE /auth/mfa/totp": LOGGED_IN,
+    "POST /auth/mfa/verify": PUBLIC,
     "GET /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions": LOGGED_IN,
     "DELETE /auth/sessions/{}": LOGGED_IN,
@@ -53,6 +59,7 @@ ACCESS: dict[str, str] = {
     "GET /admin/users": ADMIN,
     "PUT /admin/users/{}/roles": ADMIN,
     "PUT /admin/users/{}/active": ADMIN,
+    "DELETE /admin/users/{}/mfa": ADMIN,
 }
 
 USER = "user@example.com"

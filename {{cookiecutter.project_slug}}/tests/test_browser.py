@@ -7,11 +7,13 @@ comes from. The browser reaches nothing but this machine.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Locator, Page, Response, sync_playwright
 
@@ -161,6 +163,9 @@ def _status(response: Response) -> str:
 def test_docs_page_renders_offline_and_logs_in(page: Page, database_url: str) -> None:
     """Login, /auth/me, password change, logout and a new login, all from /docs.
 
+    With the cookie strategies, then two-factor authentication: enrolment and
+    a two-step login.
+
     Every request to another host is refused, and none is made.
     """
     requested: list[str] = []
@@ -203,6 +208,43 @@ def _cookie_session_through_the_docs(docs: DocsPage) -> None:
     assert again.status == 200, _status(again)
     back = docs.execute("GET", "/auth/me")
     assert back.status == 200, _status(back)
+    _mfa_login_through_the_docs(docs)
+
+
+def _mfa_login_through_the_docs(docs: DocsPage) -> None:
+    # Two-factor authentication from the same page: enrol, confirm, log out,
+    # then the two-step login ends with the same HttpOnly session cookie.
+    enrolment = docs.execute("POST", "/auth/mfa/totp", body={"password": NEW_PASSWORD})
+    assert enrolment.status == 200, _status(enrolment)
+    assert enrolment.json()["qr_svg"].startswith("<svg")
+    code = pyotp.TOTP(enrolment.json()["secret"])
+    confirm = docs.execute("POST", "/auth/mfa/totp/confirm", body={"code": code.now()})
+    assert confirm.status == 200, _status(confirm)
+    logout = docs.execute("POST", "/auth/logout")
+    assert logout.status == 204, _status(logout)
+    docs.page.context.clear_cookies()
+    first = docs.execute(
+        "POST", "/auth/login", form={"username": EMAIL, "password": NEW_PASSWORD}
+    )
+    assert first.status == 200, _status(first)
+    assert first.json()["mfa_required"] is True
+    assert not docs.page.context.cookies()
+    # The next step's code: the one just used is spent, and the window is ±1.
+    second = docs.execute(
+        "POST",
+        "/auth/mfa/verify",
+        body={
+            "mfa_token": first.json()["mfa_token"],
+            "code": code.at(time.time() + 30),
+        },
+    )
+    assert second.status == 200, _status(second)
+    cookies = {cookie["name"]: cookie for cookie in docs.page.context.cookies()}
+    assert cookies["session"]["httpOnly"] is True
+    assert second.json()["csrf_token"] == cookies["csrftoken"]["value"]
+    me = docs.execute("GET", "/auth/me")
+    assert me.status == 200, _status(me)
+    assert me.json()["mfa_enabled"] is True
 
 
 def _bearer_session_through_the_docs(docs: DocsPage) -> None:

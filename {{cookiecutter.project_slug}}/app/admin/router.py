@@ -1,4 +1,5 @@
-"""``/admin/*``: listing users, setting their roles, deactivating them; events.
+"""``/admin/*``: listing users, setting their roles, deactivating them, MFA
+resets; events.
 
 Each endpoint names the right it needs (see :mod:`app.auth.guards`), and
 ``tests/test_access.py`` checks it for every route of the app.
@@ -15,6 +16,7 @@ from app.admin.schemas import ActiveUpdate, AdminUserRead, RolesUpdate
 from app.auth import events
 from app.auth.events import EventType, record
 from app.auth.guards import can_read_events, can_read_users, can_write_users
+from app.auth.mfa import service as mfa_service
 from app.auth.models import User
 from app.auth.rbac import Principal
 from app.auth.roles import UnknownRoleError, roles_by_user, set_roles
@@ -121,6 +123,33 @@ async def list_events(
         db, limit=limit, before=before, user_id=user_id, type=type
     )
     return [EventRead.of(event) for event in found]
+
+
+@router.delete("/users/{user_id}/mfa", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user_mfa(
+    user_id: UserId,
+    principal: Annotated[Principal, Depends(can_write_users)],
+    request: Request,
+    db: SessionDep,
+) -> None:
+    """Turn off the user's two-factor authentication (a lost phone); ends sessions.
+
+    The user logs in with the password alone, and may enrol again.
+    """
+    user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
+    await mfa_service.remove(db, user)
+    await session.end_sessions(db, user.id)
+    record(
+        db,
+        EventType.MFA_DISABLED,
+        request,
+        user_id=user.id,
+        actor_id=principal.id,
+        detail={"reset": "admin"},
+    )
+    await db.commit()
 
 
 def _read(user: User, roles: list[str]) -> AdminUserRead:

@@ -118,6 +118,9 @@ async def authenticated_user(
 ) -> User | None:
     """Return the user whose credentials were posted, ``None`` if they are wrong.
 
+    A user with MFA on is not logged in yet: the caller answers a challenge
+    (:mod:`app.auth.mfa.challenge`) instead of starting a session.
+
     Unknown email, wrong password and inactive user get the same ``None``. The
     attempt is counted before the password is checked, so a burst of guesses
     gets no more checks than the limit (429 beyond it). A failure is recorded
@@ -144,7 +147,12 @@ async def authenticated_user(
         )
         await db.commit()
         return None
-    await throttle.succeeded(db=db, attempt=attempt)
+    if user.mfa_enabled:
+        # The account's failures are forgotten only once the second factor
+        # passes: a known password must not reset the count of wrong codes.
+        await throttle.withdraw(db=db, attempt=attempt)
+    else:
+        await throttle.succeeded(db=db, attempt=attempt)
     try:
         require_verified(request, user)
     except HTTPException:

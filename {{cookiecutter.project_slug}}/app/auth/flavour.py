@@ -17,6 +17,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
 from app.auth.rbac import Principal
+from app.config import Settings
 
 
 class RbacFlavour(Protocol):
@@ -39,6 +40,9 @@ class RbacFlavour(Protocol):
         self, user_id: int, email: str, claims: Mapping[str, object]
     ) -> Principal | None:
         """Build the principal an access token names; ``None`` if it is bad."""
+
+    def needs_enrollment(self, principal: Principal, settings: Settings) -> bool:
+        """Whether MFA_REQUIRED_ROLES keeps the principal out until it enrols."""
 
     async def grant_roles(
         self, db: AsyncSession, user: User, roles: Sequence[str]

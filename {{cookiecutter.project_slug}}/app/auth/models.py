@@ -31,6 +31,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     # Set once the owner follows a link sent to ``email`` (app/auth/recovery.py).
     email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Two-factor authentication is on: a TOTP secret was confirmed
+    # (app/auth/mfa/). Read with the principal, so every request knows it.
+    mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Every credential (cookie, session row, refresh token, access token)
     # carries the stamp it was issued under; a new one, at a password change,
     # a deactivation or "log out everywhere", ends them all at once. Random,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from app.auth.models import User
+from app.config import Settings
 
 __all__ = [
     "Principal",
@@ -22,6 +23,7 @@ __all__ = [
     "from_claims",
     "grant_default_roles",
     "grant_roles",
+    "needs_enrollment",
     "principal_select",
     "revoke_roles",
     "to_claims",
@@ -36,6 +38,7 @@ class Principal:
     id: int
     email: str
     email_verified: bool = False
+    mfa_enabled: bool = False
 
 
 class UnknownRoleError(ValueError):
@@ -57,26 +60,32 @@ async def grant_default_roles(db: AsyncSession, user: User) -> None:
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select a user's id, email, email_verified, then ``columns``, from ``users``.
+    """Select id, email, email_verified, mfa_enabled, then ``columns``, from ``users``.
 
     The RBAC variants add the user's role (and permission) names, one row per
     grant, so that a strategy learns everything about a request's user in one
     query; it adds its own joins and ``where`` clause.
     """
-    return select(User.id, User.email, User.email_verified, *columns)
+    return select(User.id, User.email, User.email_verified, User.mfa_enabled, *columns)
 
 
 def to_principal(rows: Sequence[Any]) -> Principal:
     """Build the principal from the rows of :func:`principal_select`."""
     first = rows[0]
     return Principal(
-        id=first.id, email=first.email, email_verified=first.email_verified
+        id=first.id,
+        email=first.email,
+        email_verified=first.email_verified,
+        mfa_enabled=first.mfa_enabled,
     )
 
 
 def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
-    return {"email_verified": principal.email_verified}
+    return {
+        "email_verified": principal.email_verified,
+        "mfa_enabled": principal.mfa_enabled,
+    }
 
 
 def from_claims(
@@ -84,9 +93,15 @@ def from_claims(
 ) -> Principal | None:
     """Build the principal an access token names; ``None`` if it is bad."""
     verified = claims.get("email_verified", False)
-    if not isinstance(verified, bool):
+    mfa = claims.get("mfa_enabled", False)
+    if not isinstance(verified, bool) or not isinstance(mfa, bool):
         return None
-    return Principal(id=user_id, email=email, email_verified=verified)
+    return Principal(id=user_id, email=email, email_verified=verified, mfa_enabled=mfa)
+
+
+def needs_enrollment(principal: Principal, settings: Settings) -> bool:
+    """Whether the principal must enrol in MFA first: never without roles."""
+    return False
 
 
 def _refuse(roles: Sequence[str]) -> None:

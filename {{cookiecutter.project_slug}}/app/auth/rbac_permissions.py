@@ -28,6 +28,7 @@ from app.auth.roles import (
     names,
     revoke_roles,
 )
+from app.config import Settings
 from app.db import Base
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "from_claims",
     "grant_default_roles",
     "grant_roles",
+    "needs_enrollment",
     "principal_select",
     "revoke_roles",
     "to_claims",
@@ -72,12 +74,13 @@ class Principal:
     id: int
     email: str
     email_verified: bool = False
+    mfa_enabled: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
     permissions: frozenset[str] = field(default_factory=frozenset)
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select id, email, email_verified, then ``columns``, then one grant per row.
+    """Select id, email, email_verified, mfa_enabled, ``columns``, one grant a row.
 
     Each row holds a role and one of its permissions; roles and permissions
     are outer-joined, so a user without any still gives one row (with
@@ -87,6 +90,7 @@ def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
         User.id,
         User.email,
         User.email_verified,
+        User.mfa_enabled,
         *columns,
         Role.name.label(ROLE_LABEL),
         Permission.name.label(PERMISSION_LABEL),
@@ -105,6 +109,7 @@ def to_principal(rows: Sequence[Any]) -> Principal:
         id=first.id,
         email=first.email,
         email_verified=first.email_verified,
+        mfa_enabled=first.mfa_enabled,
         roles=names(rows, ROLE_LABEL),
         permissions=names(rows, PERMISSION_LABEL),
     )
@@ -114,6 +119,7 @@ def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
     return {
         "email_verified": principal.email_verified,
+        "mfa_enabled": principal.mfa_enabled,
         "roles": sorted(principal.roles),
         "permissions": sorted(principal.permissions),
     }
@@ -125,14 +131,23 @@ def from_claims(
     """Build the principal an access token names; ``None`` if its grants are bad."""
     roles, permissions = claims.get("roles"), claims.get("permissions")
     verified = claims.get("email_verified", False)
+    mfa = claims.get("mfa_enabled", False)
     if not is_names(roles) or not is_names(permissions):
         return None
-    if not isinstance(verified, bool):
+    if not isinstance(verified, bool) or not isinstance(mfa, bool):
         return None
     return Principal(
         id=user_id,
         email=email,
         email_verified=verified,
+        mfa_enabled=mfa,
         roles=frozenset(roles),
         permissions=frozenset(permissions),
+    )
+
+
+def needs_enrollment(principal: Principal, settings: Settings) -> bool:
+    """Whether MFA_REQUIRED_ROLES names a role of a principal without MFA."""
+    return not principal.mfa_enabled and not principal.roles.isdisjoint(
+        settings.mfa_required_roles
     )

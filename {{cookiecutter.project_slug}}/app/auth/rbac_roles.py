@@ -24,6 +24,7 @@ from app.auth.roles import (
     names,
     revoke_roles,
 )
+from app.config import Settings
 
 __all__ = [
     "Principal",
@@ -31,6 +32,7 @@ __all__ = [
     "from_claims",
     "grant_default_roles",
     "grant_roles",
+    "needs_enrollment",
     "principal_select",
     "revoke_roles",
     "to_claims",
@@ -45,17 +47,23 @@ class Principal:
     id: int
     email: str
     email_verified: bool = False
+    mfa_enabled: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
 
 
 def principal_select(*columns: QueryableAttribute[Any]) -> Select[Any]:
-    """Select id, email, email_verified, then ``columns``, then one role per row.
+    """Select id, email, email_verified, mfa_enabled, ``columns``, one role per row.
 
     The roles are outer-joined, so a user without any role still gives one
     row (with a NULL role). The strategy adds its own joins and ``where``.
     """
     query = select(
-        User.id, User.email, User.email_verified, *columns, Role.name.label(ROLE_LABEL)
+        User.id,
+        User.email,
+        User.email_verified,
+        User.mfa_enabled,
+        *columns,
+        Role.name.label(ROLE_LABEL),
     )
     return join_roles(query.select_from(User))
 
@@ -67,6 +75,7 @@ def to_principal(rows: Sequence[Any]) -> Principal:
         id=first.id,
         email=first.email,
         email_verified=first.email_verified,
+        mfa_enabled=first.mfa_enabled,
         roles=names(rows, ROLE_LABEL),
     )
 
@@ -75,6 +84,7 @@ def to_claims(principal: Principal) -> dict[str, object]:
     """Return what an access token says of the principal beyond id and email."""
     return {
         "email_verified": principal.email_verified,
+        "mfa_enabled": principal.mfa_enabled,
         "roles": sorted(principal.roles),
     }
 
@@ -84,8 +94,22 @@ def from_claims(
 ) -> Principal | None:
     """Build the principal an access token names; ``None`` if its roles are bad."""
     roles, verified = claims.get("roles"), claims.get("email_verified", False)
+    mfa = claims.get("mfa_enabled", False)
     if not is_names(roles) or not isinstance(verified, bool):
         return None
+    if not isinstance(mfa, bool):
+        return None
     return Principal(
-        id=user_id, email=email, email_verified=verified, roles=frozenset(roles)
+        id=user_id,
+        email=email,
+        email_verified=verified,
+        mfa_enabled=mfa,
+        roles=frozenset(roles),
+    )
+
+
+def needs_enrollment(principal: Principal, settings: Settings) -> bool:
+    """Whether MFA_REQUIRED_ROLES names a role of a principal without MFA."""
+    return not principal.mfa_enabled and not principal.roles.isdisjoint(
+        settings.mfa_required_roles
     )

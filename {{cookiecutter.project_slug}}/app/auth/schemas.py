@@ -36,6 +36,7 @@ class MeRead(UserRead):
     """What ``GET /auth/me`` answers: the user, as the chosen RBAC knows it."""
 
     email_verified: bool
+    mfa_enabled: bool
 {%- if cookiecutter.rbac != "none" %}
     roles: list[str]
 {%- endif %}

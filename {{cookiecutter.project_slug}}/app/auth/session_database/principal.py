@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from app.auth.cookies import SessionCookieScheme, not_authenticated
+from app.auth.mfa.enrollment import check_enrollment
 from app.auth.rbac import Principal, to_principal
 from app.auth.session import store
 from app.state import app_state
@@ -37,7 +38,9 @@ class _SessionCookie(SessionCookieScheme):
         )
         if rows is None:
             raise not_authenticated()
-        return CurrentSession(to_principal(rows), hashed, rows[0].public_id)
+        principal = to_principal(rows)
+        check_enrollment(request, state.settings, principal)
+        return CurrentSession(principal, hashed, rows[0].public_id)
 
 
 class _PrincipalOfSession(_SessionCookie):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.credentials import INVALID_CREDENTIALS, authenticated_user
 from app.auth.events import EventType
+from app.auth.mfa.challenge import MfaRequired, second_factor_required
 from app.auth.session import store
 from app.auth.session.errors import TokenError, invalid_grant, invalid_request
 from app.auth.session.lifecycle import no_store, start_session
@@ -68,8 +69,11 @@ async def login(
     request: Request,
     response: Response,
     db: SessionDep,
-) -> TokenPair:
-    """Log in with the OAuth2 password form, or refresh a pair (the refresh grant)."""
+) -> TokenPair | MfaRequired:
+    """Log in with the OAuth2 password form, or refresh a pair (the refresh grant).
+
+    With MFA on, the password grant answers a token for ``/auth/mfa/verify``.
+    """
     if form.grant_type == "refresh_token":
         if form.refresh_token is None:
             raise invalid_request("refresh_token is required")
@@ -87,6 +91,9 @@ async def login(
     )
     if user is None:
         raise invalid_grant(INVALID_CREDENTIALS)
+    if user.mfa_enabled:
+        # No tokens yet: the client answers the challenge at /auth/mfa/verify.
+        return await second_factor_required(request, response, db, user)
     return await start_session(
         request=request,
         response=response,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.auth.mfa.enrollment import check_enrollment
 from app.auth.rbac import Principal, to_principal
 from app.auth.session.errors import TokenError
 from app.auth.session.store import PRINCIPAL_NOW
@@ -49,6 +50,7 @@ class _BearerToken(OAuth2PasswordBearer):
         if bearer is None:
             raise invalid_token()
         if request.method in SAFE_METHODS:
+            check_enrollment(request, state.settings, bearer.principal)
             return bearer.principal
         async with state.engine.connect() as connection:
             rows = (
@@ -61,7 +63,9 @@ class _BearerToken(OAuth2PasswordBearer):
                 request.method,
             )
             raise invalid_token()
-        return to_principal(rows)
+        principal = to_principal(rows)
+        check_enrollment(request, state.settings, principal)
+        return principal
 
 
 current_principal = _BearerToken(

@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import bindparam
 
 from app.auth.cookies import SessionCookieScheme, not_authenticated, set_session_cookie
+from app.auth.mfa.enrollment import check_enrollment
 from app.auth.models import User
 from app.auth.rbac import Principal, principal_select, to_principal
 from app.auth.session.cookie import SessionData
@@ -48,9 +49,11 @@ class _SignedSessionCookie(SessionCookieScheme):
         rows = await session.reader.rows(_PRINCIPAL_QUERY, {"uid": data.uid})
         if not rows or not rows[0].is_active or rows[0].security_stamp != data.stamp:
             raise not_authenticated()
+        principal = to_principal(rows)
+        check_enrollment(request, state.settings, principal)
         if now - data.seen >= RENEW_AFTER:
             set_session(response, state, replace(data, seen=now), now)
-        return to_principal(rows)
+        return principal
 
 
 current_principal = _SignedSessionCookie()

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from app.auth.cookies import logged_out
 from app.auth.credentials import VerifiedUser
 from app.auth.events import EventType, record
+from app.auth.mfa.challenge import MfaRequired, second_factor_required
 from app.auth.session.lifecycle import LoginResponse, end_sessions, start_session
 from app.auth.session.principal import CurrentPrincipal
 from app.db import SessionDep
@@ -18,8 +19,13 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 # Added by app.auth.router as POST /auth/login, beside the other account routes.
 async def login(
     user: VerifiedUser, request: Request, response: Response, db: SessionDep
-) -> LoginResponse:
-    """Log in with the OAuth2 password form; the strategy starts the session."""
+) -> LoginResponse | MfaRequired:
+    """Log in with the OAuth2 password form; the strategy starts the session.
+
+    With MFA on, no session yet: the answer is a token for ``/auth/mfa/verify``.
+    """
+    if user.mfa_enabled:
+        return await second_factor_required(request, response, db, user)
     return await start_session(
         request=request,
         response=response,
