@@ -66,7 +66,8 @@ def upgrade() -> None:
     # Ids are the database's to choose: look them up by name.
     op.execute(
         grants.insert().values(
-            role_id=_id_of(roles, "admin"), permission_id=_id_of(permissions, PERMISSION)
+            role_id=_id_of(roles, "admin"),
+            permission_id=_id_of(permissions, PERMISSION),
         )
     )
 {%- endif %}
