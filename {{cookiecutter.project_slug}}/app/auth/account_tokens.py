@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, ForeignKey, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.cleanup import delete_in_batches
 from app.db import Base, UTCDateTime, utcnow
 
 # token_urlsafe(32) has 43 characters; this only bounds what a request sends.
@@ -154,11 +155,10 @@ async def issued_since(
 
 
 async def cleanup_expired(db: AsyncSession) -> int:
-    """Delete expired tokens; return how many. The caller commits."""
-    result = await db.execute(
-        delete(AccountToken).where(AccountToken.expires_at <= utcnow())
+    """Delete expired tokens, in batches; return how many."""
+    return await delete_in_batches(
+        db, AccountToken.id, AccountToken.expires_at <= utcnow()
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 def _live(token: str, purpose: Purpose) -> tuple[ColumnElement[bool], ...]:

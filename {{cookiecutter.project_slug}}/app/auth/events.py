@@ -17,10 +17,11 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import JSON, Index, String, delete, select
+from sqlalchemy import JSON, Index, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.cleanup import delete_in_batches
 from app.db import Base, UTCDateTime, utcnow
 
 log = logging.getLogger("app.auth")
@@ -203,8 +204,6 @@ async def page(
 
 
 async def cleanup(db: AsyncSession, *, days: int) -> int:
-    """Delete events older than ``days`` days; return how many. The caller commits."""
-    result = await db.execute(
-        delete(SecurityEvent).where(SecurityEvent.at < utcnow() - timedelta(days=days))
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    """Delete events older than ``days`` days, in batches; return how many."""
+    cutoff = utcnow() - timedelta(days=days)
+    return await delete_in_batches(db, SecurityEvent.id, SecurityEvent.at < cutoff)

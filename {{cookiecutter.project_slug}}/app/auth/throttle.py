@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginFailure
 from app.auth.service import normalize_email
+from app.cleanup import delete_in_batches
 from app.config import Settings
 from app.db import UTCDateTime, utcnow
 
@@ -127,13 +128,12 @@ async def clear(*, db: AsyncSession, key: str) -> int:
 
 
 async def cleanup(*, db: AsyncSession, settings: Settings) -> int:
-    """Delete attempts older than their window; return how many. The caller commits."""
+    """Delete attempts older than their window, in batches; return how many."""
     window = max(settings.login_failure_window, settings.registration_window)
     since = utcnow() - timedelta(seconds=window)
-    result = await db.execute(
-        delete(LoginFailure).where(LoginFailure.created_at <= since)
+    return await delete_in_batches(
+        db, LoginFailure.id, LoginFailure.created_at <= since
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def _count(

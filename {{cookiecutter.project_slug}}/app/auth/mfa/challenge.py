@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.events import note, origin
 from app.auth.mfa.models import MfaChallenge
 from app.auth.models import User
+from app.cleanup import delete_in_batches
 from app.db import utcnow
 
 LIFETIME = timedelta(minutes=5)
@@ -105,8 +106,7 @@ async def spend(db: AsyncSession, challenge_id: int) -> bool:
 
 
 async def cleanup_expired(db: AsyncSession) -> int:
-    """Delete challenges past their lifetime; return how many. The caller commits."""
-    result = await db.execute(
-        delete(MfaChallenge).where(MfaChallenge.expires_at <= utcnow())
+    """Delete challenges past their lifetime, in batches; return how many."""
+    return await delete_in_batches(
+        db, MfaChallenge.id, MfaChallenge.expires_at <= utcnow()
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]

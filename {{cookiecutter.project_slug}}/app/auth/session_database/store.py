@@ -14,6 +14,7 @@ from app.auth import service
 from app.auth.models import User
 from app.auth.rbac import principal_select
 from app.auth.session.models import IP_LENGTH, USER_AGENT_LENGTH, UserSession
+from app.cleanup import delete_in_batches
 from app.config import Settings
 from app.db import utcnow
 from app.reader import Reader
@@ -153,7 +154,9 @@ async def cleanup_expired(db: AsyncSession) -> int:
     Revoked sessions were deleted when they were revoked. A session that timed
     out idle is refused at once and deleted here once ``expires_at`` passes.
     """
-    return await delete_where(db, UserSession.expires_at <= utcnow())
+    return await delete_in_batches(
+        db, UserSession.id, UserSession.expires_at <= utcnow()
+    )
 
 
 def _live(settings: Settings, now: datetime) -> tuple[ColumnElement[bool], ...]:

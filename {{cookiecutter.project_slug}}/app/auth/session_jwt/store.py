@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import ColumnElement, bindparam, delete, exists, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -34,6 +34,7 @@ from app.auth.rbac import Principal, principal_select, to_principal
 from app.auth.session.models import RefreshToken
 from app.auth.session.schemas import TokenPair
 from app.auth.session.tokens import Tokens
+from app.cleanup import delete_in_batches
 from app.db import utcnow
 
 # The user as the database has it now; built once.
@@ -230,14 +231,8 @@ async def cleanup_expired(db: AsyncSession) -> int:
 
     Spent tokens of a live family stay: they are how a reuse is recognised.
     """
-    dead = select(RefreshToken.family).where(
-        (RefreshToken.expires_at <= utcnow()) | RefreshToken.revoked_at.is_not(None)
-    )
-    connection = await db.connection()
-    result = await connection.execute(
-        delete(RefreshToken).where(RefreshToken.family.in_(dead))
-    )
-    return result.rowcount
+    ended = (RefreshToken.expires_at <= utcnow()) | RefreshToken.revoked_at.is_not(None)
+    return await delete_in_batches(db, RefreshToken.id, ended, by=RefreshToken.family)
 
 
 def _family_revoked() -> ColumnElement[bool]:
