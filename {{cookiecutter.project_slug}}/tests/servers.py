@@ -41,6 +41,37 @@ def uvicorn_server(
     ``env`` adds settings; ``log``, if given, receives the server's log. With
     ``workers`` above 1, uvicorn's worker processes share one socket.
     """
+    with _started(database_url, env=env, log=log, workers=workers) as server:
+        _wait_until_healthy(*server)
+        yield server[1]
+
+
+@contextmanager
+def uvicorn_servers(
+    database_url: str, count: int, *, env: Mapping[str, str] | None = None
+) -> Iterator[list[str]]:
+    """Run ``count`` processes on one database; yield their base URLs.
+
+    They start side by side: each spends seconds importing the app.
+    """
+    with ExitStack() as stack:
+        started = [
+            stack.enter_context(_started(database_url, env=env)) for _ in range(count)
+        ]
+        for server in started:
+            _wait_until_healthy(*server)
+        yield [base_url for _process, base_url, _log in started]
+
+
+@contextmanager
+def _started(
+    database_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    workers: int = 1,
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path | None]]:
+    """Start the server process; yield it with its base URL and log, not waiting."""
     port = _free_port()
     environment = {
         **os.environ,
@@ -63,10 +94,8 @@ def uvicorn_server(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-        base_url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(process, base_url, log)
-            yield base_url
+            yield process, f"http://127.0.0.1:{port}", log
         finally:
             process.terminate()
             try:
@@ -76,13 +105,6 @@ def uvicorn_server(
                 process.wait()
             if process.stderr is not None:
                 process.stderr.close()
-
-
-@contextmanager
-def uvicorn_servers(database_url: str, count: int) -> Iterator[list[str]]:
-    """Run ``count`` processes on one database; yield their base URLs."""
-    with ExitStack() as stack:
-        yield [stack.enter_context(uvicorn_server(database_url)) for _ in range(count)]
 
 
 def _wait_until_healthy(
