@@ -85,14 +85,16 @@ SHARED_SERVER_ENV = {
 
 @pytest.fixture(scope="session")
 def servers(migrated_template: str) -> Iterator[list[str]]:
-    """Two uvicorn processes sharing one fresh database, as behind a load balancer.
+    """Two uvicorn servers sharing one fresh database, as behind a load balancer.
 
-    Started once for the run (each takes seconds to start): every test that
-    uses them registers users of its own (``register_on``).
+    The first runs two worker processes on one socket, as in production; the
+    second one process. Started once for the run (each process takes seconds
+    to start): every test that uses them registers users of its own
+    (``register_on``).
     """
     url = database.clone(migrated_template)
     try:
-        with uvicorn_servers(url, 2, env=SHARED_SERVER_ENV) as base_urls:
+        with uvicorn_servers(url, [2, 1], env=SHARED_SERVER_ENV) as base_urls:
             yield base_urls
     finally:
         database.drop(url)
@@ -100,7 +102,7 @@ def servers(migrated_template: str) -> Iterator[list[str]]:
 
 @pytest.fixture(scope="session")
 def server(servers: list[str]) -> str:
-    """One uvicorn process, served as in production: the first of ``servers``."""
+    """The first of ``servers``: two worker processes, served as in production."""
     return servers[0]
 
 

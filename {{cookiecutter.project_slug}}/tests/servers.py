@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
@@ -18,7 +18,8 @@ import httpx
 from tests.helpers import PASSWORD, TEST_SECRET_KEY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 30.0
+# Seconds a server may take to answer: a loaded machine starts it slowly.
+STARTUP_TIMEOUT = 120.0
 
 
 def _free_port() -> int:
@@ -48,15 +49,20 @@ def uvicorn_server(
 
 @contextmanager
 def uvicorn_servers(
-    database_url: str, count: int, *, env: Mapping[str, str] | None = None
+    database_url: str,
+    workers: Sequence[int],
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[str]]:
-    """Run ``count`` processes on one database; yield their base URLs.
+    """Run one server per item of ``workers`` (its worker processes) on one database.
 
-    They start side by side: each spends seconds importing the app.
+    Yield their base URLs. They start side by side: each process spends
+    seconds importing the app.
     """
     with ExitStack() as stack:
         started = [
-            stack.enter_context(_started(database_url, env=env)) for _ in range(count)
+            stack.enter_context(_started(database_url, env=env, workers=count))
+            for count in workers
         ]
         for server in started:
             _wait_until_healthy(*server)
