@@ -57,6 +57,19 @@ def test_create_user_refuses_bad_input_in_one_line(
     assert message in lines[0]
 
 
+def test_a_command_run_in_process_answers_as_the_real_one(database_url: str) -> None:
+    # What lets most tests here run the command line in this process.
+    args = ("create-user", "--email", "not-an-email")
+    real = cli_process(database_url, *args, stdin=PASSWORD)
+    here = cli(database_url, *args, stdin=PASSWORD)
+    assert real.returncode == 1, real.stderr
+    assert (here.returncode, here.stdout, here.stderr) == (
+        real.returncode,
+        real.stdout,
+        real.stderr,
+    )
+
+
 def test_create_user_refuses_a_duplicate_email(database_url: str) -> None:
     first = create_user(database_url, "--email", "ada@example.com", stdin=PASSWORD)
     assert first.returncode == 0, first.stderr
