@@ -20,7 +20,7 @@ from app.main import create_app, release
 from tests import database
 from tests.helpers import TEST_SECRET_KEY
 from tests.secrets_watch import watching
-from tests.servers import PROJECT_ROOT, uvicorn_server, uvicorn_servers
+from tests.servers import PROJECT_ROOT, uvicorn_servers
 
 MakeSettings = Callable[..., Settings]
 
@@ -85,26 +85,36 @@ def database_url(migrated_template: str) -> Iterator[str]:
     database.drop(url)
 
 
-@pytest.fixture(scope="module")
+# What every test on the shared servers sends from 127.0.0.1 adds up over
+# the run: their per-client limits are raised so that no test meets another's
+# counts. The throttle's tests run on apps and servers of their own.
+SHARED_SERVER_ENV = {
+    "REGISTRATIONS_PER_CLIENT": "10000",
+    "LOGIN_FAILURES_PER_CLIENT": "10000",
+}
+
+
+@pytest.fixture(scope="session")
 def servers(migrated_template: str) -> Iterator[list[str]]:
-    """Two uvicorn processes sharing one fresh database, as behind a load balancer."""
+    """Two uvicorn servers sharing one fresh database, as behind a load balancer.
+
+    The first runs two worker processes on one socket, as in production; the
+    second one process. Started once for the run (each process takes seconds
+    to start): every test that uses them registers users of its own
+    (``register_on``).
+    """
     url = database.clone(migrated_template)
     try:
-        with uvicorn_servers(url, 2) as base_urls:
+        with uvicorn_servers(url, [2, 1], env=SHARED_SERVER_ENV) as base_urls:
             yield base_urls
     finally:
         database.drop(url)
 
 
-@pytest.fixture(scope="module")
-def server(migrated_template: str) -> Iterator[str]:
-    """One uvicorn process, served as in production, on a fresh database."""
-    url = database.clone(migrated_template)
-    try:
-        with uvicorn_server(url) as base_url:
-            yield base_url
-    finally:
-        database.drop(url)
+@pytest.fixture(scope="session")
+def server(servers: list[str]) -> str:
+    """The first of ``servers``: two worker processes, served as in production."""
+    return servers[0]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import pytest
@@ -37,13 +38,23 @@ def clone(template_url: str) -> str:
 def drop(url: str) -> None:
     """Drop the database at ``url``, closing what still uses it."""
     name = make_url(url).database
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _create(suffix: str) -> str:
     name = f"test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"{suffix}'))
+    _run(f'CREATE DATABASE "{name}"{suffix}')
     return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _run(statement: str) -> None:
+    """Run ``statement`` in a thread of its own, whatever runs in this one.
+
+    ``asyncio.run`` cannot start inside a running event loop: an async
+    test's, or the one playwright's sync API keeps in the browser tests.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin(statement)).result()
 
 
 async def _admin(statement: str) -> None:

@@ -7,6 +7,7 @@ comes from. The browser reaches nothing but this machine.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,16 +16,16 @@ from urllib.parse import urlsplit
 import httpx
 import pyotp
 import pytest
-from playwright.sync_api import Locator, Page, Response, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Response, sync_playwright
 
 from app.cors import COOKIE_SESSIONS
+from tests import database
 from tests.browser import ARGS, find_chromium, offline, other_origin
 from tests.helpers import PASSWORD
 from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.browser
 
-EMAIL = "browser@example.com"
 NEW_PASSWORD = "another correct horse battery staple"
 CREDENTIALS = "include" if COOKIE_SESSIONS else "omit"
 
@@ -67,30 +68,56 @@ async ([api, email, password, credentials]) => {
 """
 
 
-@pytest.fixture
-def page(database_url: str) -> Iterator[Page]:
-    """Launch Chromium with a fresh, offline profile; yield its one page.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """One Chromium for the module: it takes seconds to start.
 
-    It asks for the test's database first: PostgreSQL's is created (and
-    dropped) with asyncio.run, which cannot run in this thread while
-    playwright's sync API is active.
+    Each test gets a context of its own (``page``): its own profile, cookies
+    and storage, as a new browser would have.
     """
     with sync_playwright() as playwright:
         executable = find_chromium(playwright)
         browser = playwright.chromium.launch(
             executable_path=executable, args=ARGS, headless=True
         )
-        context = browser.new_context()
-        offline(context)
-        yield context.new_page()
-        context.close()
+        yield browser
         browser.close()
 
 
-def _register(base_url: str) -> None:
-    body = {"email": EMAIL, "password": PASSWORD}
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A fresh, offline browser context; yield its one page."""
+    context = chromium.new_context()
+    offline(context)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def listed_origin() -> Iterator[str]:
+    """The origin of a front end that the module's server lists in CORS_ORIGINS."""
+    with other_origin() as origin:
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def base_url(migrated_template: str, listed_origin: str) -> Iterator[str]:
+    """One server for the module, on a fresh database, listing one front end."""
+    url = database.clone(migrated_template)
+    try:
+        with uvicorn_server(url, env={"CORS_ORIGINS": listed_origin}) as served:
+            yield served
+    finally:
+        database.drop(url)
+
+
+def _register(base_url: str) -> str:
+    """Register a user of this test's own; return its email."""
+    email = f"browser-{secrets.token_hex(4)}@example.com"
+    body = {"email": email, "password": PASSWORD}
     response = httpx.post(f"{base_url}/auth/register", json=body, timeout=30)
     assert response.status_code == 201, response.text
+    return email
 
 
 class DocsPage:
@@ -160,7 +187,7 @@ def _status(response: Response) -> str:
     )
 
 
-def test_docs_page_renders_offline_and_logs_in(page: Page, database_url: str) -> None:
+def test_docs_page_renders_offline_and_logs_in(page: Page, base_url: str) -> None:
     """Login, /auth/me, password change, logout and a new login, all from /docs.
 
     With the cookie strategies, then two-factor authentication: enrolment and
@@ -170,26 +197,25 @@ def test_docs_page_renders_offline_and_logs_in(page: Page, database_url: str) ->
     """
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    with uvicorn_server(database_url) as base_url:
-        _register(base_url)
-        docs = DocsPage(page, base_url)
-        assert page.locator(".swagger-ui .info .title").is_visible()
-        if COOKIE_SESSIONS:
-            _cookie_session_through_the_docs(docs)
-        else:
-            _bearer_session_through_the_docs(docs)
+    email = _register(base_url)
+    docs = DocsPage(page, base_url)
+    assert page.locator(".swagger-ui .info .title").is_visible()
+    if COOKIE_SESSIONS:
+        _cookie_session_through_the_docs(docs, email)
+    else:
+        _bearer_session_through_the_docs(docs, email)
     foreign = [url for url in requested if not url.startswith(f"{base_url}/")]
     assert not foreign, foreign
 
 
-def _cookie_session_through_the_docs(docs: DocsPage) -> None:
+def _cookie_session_through_the_docs(docs: DocsPage, email: str) -> None:
     login = docs.execute(
-        "POST", "/auth/login", form={"username": EMAIL, "password": PASSWORD}
+        "POST", "/auth/login", form={"username": email, "password": PASSWORD}
     )
     assert login.status == 200, _status(login)
     me = docs.execute("GET", "/auth/me")
     assert me.status == 200, _status(me)
-    assert me.json()["email"] == EMAIL
+    assert me.json()["email"] == email
     change = docs.execute(
         "POST",
         "/auth/password",
@@ -203,15 +229,15 @@ def _cookie_session_through_the_docs(docs: DocsPage) -> None:
     gone = docs.execute("GET", "/auth/me")
     assert gone.status == 401, _status(gone)
     again = docs.execute(
-        "POST", "/auth/login", form={"username": EMAIL, "password": NEW_PASSWORD}
+        "POST", "/auth/login", form={"username": email, "password": NEW_PASSWORD}
     )
     assert again.status == 200, _status(again)
     back = docs.execute("GET", "/auth/me")
     assert back.status == 200, _status(back)
-    _mfa_login_through_the_docs(docs)
+    _mfa_login_through_the_docs(docs, email)
 
 
-def _mfa_login_through_the_docs(docs: DocsPage) -> None:
+def _mfa_login_through_the_docs(docs: DocsPage, email: str) -> None:
     # Two-factor authentication from the same page: enrol, confirm, log out,
     # then the two-step login ends with the same HttpOnly session cookie.
     enrolment = docs.execute("POST", "/auth/mfa/totp", body={"password": NEW_PASSWORD})
@@ -224,7 +250,7 @@ def _mfa_login_through_the_docs(docs: DocsPage) -> None:
     assert logout.status == 204, _status(logout)
     docs.page.context.clear_cookies()
     first = docs.execute(
-        "POST", "/auth/login", form={"username": EMAIL, "password": NEW_PASSWORD}
+        "POST", "/auth/login", form={"username": email, "password": NEW_PASSWORD}
     )
     assert first.status == 200, _status(first)
     assert first.json()["mfa_required"] is True
@@ -247,8 +273,8 @@ def _mfa_login_through_the_docs(docs: DocsPage) -> None:
     assert me.json()["mfa_enabled"] is True
 
 
-def _bearer_session_through_the_docs(docs: DocsPage) -> None:
-    login = docs.authorize(EMAIL, PASSWORD)
+def _bearer_session_through_the_docs(docs: DocsPage, email: str) -> None:
+    login = docs.authorize(email, PASSWORD)
     assert login.status == 200, _status(login)
     me = docs.execute("GET", "/auth/me")
     assert me.status == 200, _status(me)
@@ -261,7 +287,7 @@ def _bearer_session_through_the_docs(docs: DocsPage) -> None:
     assert change.status == 200, _status(change)
     # The change ended every session, the page's access token included for
     # unsafe requests: log in again with the new password, then log out.
-    again = docs.authorize(EMAIL, NEW_PASSWORD)
+    again = docs.authorize(email, NEW_PASSWORD)
     assert again.status == 200, _status(again)
     refresh_token = again.json()["refresh_token"]
     logout = docs.execute("POST", "/auth/logout", body={"refresh_token": refresh_token})
@@ -271,17 +297,14 @@ def _bearer_session_through_the_docs(docs: DocsPage) -> None:
 
 
 def test_front_end_on_a_listed_origin_logs_in_and_out(
-    page: Page, database_url: str
+    page: Page, base_url: str, listed_origin: str
 ) -> None:
-    with other_origin() as origin:
-        env = {"CORS_ORIGINS": origin}
-        with uvicorn_server(database_url, env=env) as base_url:
-            _register(base_url)
-            page.goto(f"{origin}/")
-            result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD, CREDENTIALS])
+    email = _register(base_url)
+    page.goto(f"{listed_origin}/")
+    result = page.evaluate(_FRONT_END, [base_url, email, PASSWORD, CREDENTIALS])
     assert result["login"]["status"] == 200, result
     assert result["me"]["status"] == 200, result
-    assert json.loads(result["me"]["body"])["email"] == EMAIL
+    assert json.loads(result["me"]["body"])["email"] == email
     if COOKIE_SESSIONS:
         # CONTRACT.md, Clients: the login answer carries the CSRF token, which
         # a page on another origin cannot read from the cookie.
@@ -291,12 +314,13 @@ def test_front_end_on_a_listed_origin_logs_in_and_out(
 
 
 def test_front_end_on_an_unlisted_origin_is_refused_by_the_browser(
-    page: Page, database_url: str
+    page: Page, base_url: str
 ) -> None:
-    with other_origin() as origin, uvicorn_server(database_url) as base_url:
-        _register(base_url)
+    # Another port than the listed front end's: an origin of its own.
+    with other_origin() as origin:
+        email = _register(base_url)
         page.goto(f"{origin}/")
-        result = page.evaluate(_FRONT_END, [base_url, EMAIL, PASSWORD, CREDENTIALS])
+        result = page.evaluate(_FRONT_END, [base_url, email, PASSWORD, CREDENTIALS])
     # fetch() rejects: the answers carry no Access-Control-Allow-Origin.
     for call in ("login", "me", "logout", "after"):
         assert result[call]["status"] == 0, result

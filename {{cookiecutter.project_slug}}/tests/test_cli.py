@@ -1,9 +1,11 @@
-from __future__ import annotations
+"""The command line, ``python -m app COMMAND``.
 
-import asyncio
-import os
-import subprocess
-import sys
+Most tests run it in this process (tests/cli.py); a few start the real
+``python -m app``, for what only a process shows: the password read from a
+pipe, and an error that ends it with one line and a non-zero status.
+"""
+
+from __future__ import annotations
 
 import httpx
 import pytest
@@ -12,38 +14,20 @@ from app.auth.schemas import MeRead
 from app.config import Settings
 from app.main import create_app, release
 from app.state import app_state
+from tests.cli import CliResult, cli, cli_async, cli_process
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
-from tests.servers import PROJECT_ROOT
 
 # Whether the project has roles: without them the command line offers none.
 HAS_ROLES = "roles" in MeRead.model_fields
 
 
-def cli(
-    database_url: str, *args: str, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m app ARGS`` on ``database_url``, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
-def create_user(
-    database_url: str, *args: str, stdin: str
-) -> subprocess.CompletedProcess[str]:
+def create_user(database_url: str, *args: str, stdin: str) -> CliResult:
     return cli(database_url, "create-user", *args, stdin=stdin)
 
 
 def test_create_user_reads_the_password_from_stdin(database_url: str) -> None:
-    result = create_user(
-        database_url, "--email", "ada@example.com", stdin=PASSWORD + "\n"
+    result = cli_process(
+        database_url, "create-user", "--email", "ada@example.com", stdin=PASSWORD + "\n"
     )
     assert result.returncode == 0, result.stderr
     assert "ada@example.com" in result.stdout
@@ -73,6 +57,19 @@ def test_create_user_refuses_bad_input_in_one_line(
     assert message in lines[0]
 
 
+def test_a_command_run_in_process_answers_as_the_real_one(database_url: str) -> None:
+    # What lets most tests here run the command line in this process.
+    args = ("create-user", "--email", "not-an-email")
+    real = cli_process(database_url, *args, stdin=PASSWORD)
+    here = cli(database_url, *args, stdin=PASSWORD)
+    assert real.returncode == 1, real.stderr
+    assert (here.returncode, here.stdout, here.stderr) == (
+        real.returncode,
+        real.stdout,
+        real.stderr,
+    )
+
+
 def test_create_user_refuses_a_duplicate_email(database_url: str) -> None:
     first = create_user(database_url, "--email", "ada@example.com", stdin=PASSWORD)
     assert first.returncode == 0, first.stderr
@@ -86,8 +83,9 @@ def test_create_user_refuses_a_duplicate_email(database_url: str) -> None:
 def test_create_user_on_an_unmigrated_database_says_so(
     empty_database_url: str,
 ) -> None:
-    result = create_user(
+    result = cli_process(
         empty_database_url,
+        "create-user",
         "--email",
         "ada@example.com",
         stdin=PASSWORD,
@@ -126,8 +124,8 @@ async def test_clear_throttle_lets_a_locked_account_log_in_at_once(
         for _ in range(limit):
             assert (await client.post("/auth/login", data=wrong)).status_code == 401
         assert (await client.post("/auth/login", data=right)).status_code == 429
-        result = await asyncio.to_thread(
-            cli, database_url, "clear-throttle", "--email", "ADA@example.com"
+        result = await cli_async(
+            database_url, "clear-throttle", "--email", "ADA@example.com"
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == (

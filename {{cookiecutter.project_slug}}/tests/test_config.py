@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import EXAMPLE_SECRET_KEY, Settings, describe
+from tests.cli import start_app
 from tests.helpers import TEST_SECRET_KEY
 from tests.servers import PROJECT_ROOT
 
@@ -57,11 +58,11 @@ def test_signing_keys_put_the_current_key_last() -> None:
 
 
 def test_app_refuses_to_start_in_production_with_a_short_key() -> None:
-    env = {**os.environ, "ENVIRONMENT": "production", "SECRET_KEY": "short"}
+    env = {"ENVIRONMENT": "production", "SECRET_KEY": "short"}
     result = subprocess.run(
         [sys.executable, "-c", "import app.main"],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=False,
@@ -71,3 +72,6 @@ def test_app_refuses_to_start_in_production_with_a_short_key() -> None:
     assert len(lines) == 1
     assert lines[0].startswith("Invalid settings: SECRET_KEY")
     assert "at least 32 characters" in lines[0]
+    # The other refusals are shown in this process (tests/cli.py): it ends
+    # with the same line.
+    assert start_app(env).stderr == result.stderr

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 from sqlalchemy.engine import make_url
 
 from app.create_database import create_database
 from tests import database
+from tests.cli import cli, cli_process
 from tests.database import UNREACHABLE_URL
-from tests.servers import PROJECT_ROOT
-
-
-def _command(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "create-database"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_missing_database_is_created_once() -> None:
@@ -47,7 +32,7 @@ def test_the_command_prints_one_line() -> None:
     url = database.create_empty()
     database.drop(url)
     try:
-        result = _command(url)
+        result = cli(url, "create-database")
     finally:
         database.drop(url)
     assert result.returncode == 0, result.stderr
@@ -56,7 +41,8 @@ def test_the_command_prints_one_line() -> None:
 
 
 def test_an_unreachable_database_is_one_error_line() -> None:
-    result = _command(UNREACHABLE_URL)
+    # A process of its own: nothing else, a warning at exit say, reaches stderr.
+    result = cli_process(UNREACHABLE_URL, "create-database")
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith("error: cannot create the database")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +12,9 @@ from app.config import Settings
 from app.mail.backends import ConsoleBackend, SmtpBackend, backend_for
 from app.mail.messages import TEMPLATES, render
 from app.project import PROJECT_NAME
+from tests.cli import start_app
 from tests.conftest import MakeSettings
 from tests.helpers import TEST_SECRET_KEY
-from tests.servers import PROJECT_ROOT
 from tests.smtp import PASSWORD as SMTP_PASSWORD
 from tests.smtp import USERNAME, self_signed, smtp_server, text_of
 
@@ -72,20 +69,11 @@ def test_console_is_the_default_outside_production_and_smtp_in_it(
 
 def test_production_with_the_console_backend_refuses_to_start_in_one_line() -> None:
     env = {
-        **os.environ,
         "ENVIRONMENT": "production",
         "SECRET_KEY": TEST_SECRET_KEY,
         "EMAIL_BACKEND": "console",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", "import app.main"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = start_app(env)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

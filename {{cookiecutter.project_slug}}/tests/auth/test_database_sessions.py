@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -30,9 +28,10 @@ from app.db import utcnow
 from app.main import create_app, release
 from app.reader import Reader
 from app.state import app_state
+from tests.cli import cli_async
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, login, register
-from tests.servers import PROJECT_ROOT, register_on
+from tests.servers import register_on
 
 pytestmark = pytest.mark.anyio
 
@@ -483,14 +482,9 @@ async def test_cleanup_removes_expired_sessions_and_counts_them(
         assert (await tablet.post("/auth/logout", headers=headers)).status_code == 204
     assert len(await _rows(app)) == 2
 
-    result = await anyio.run_process(
-        [sys.executable, "-m", "app", "cleanup-sessions"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.decode().startswith("removed 1 expired or revoked sessions")
+    result = await cli_async(database_url, "cleanup-sessions")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("removed 1 expired or revoked sessions")
     assert len(await _rows(app)) == 1
     async with app_state(app).sessionmaker() as db:
         assert await cleanup_expired(db) == 0

@@ -9,9 +9,6 @@ import hmac
 import inspect
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,10 +32,11 @@ from app.config import Settings, describe
 from app.db import utcnow
 from app.main import create_app, release
 from app.state import app_state
+from tests.cli import start_app
 from tests.conftest import MakeSettings
 from tests.database import UNREACHABLE_URL
 from tests.helpers import PASSWORD, TEST_SECRET_KEY, register
-from tests.servers import PROJECT_ROOT, register_on
+from tests.servers import register_on
 
 pytestmark = pytest.mark.anyio
 
@@ -641,19 +639,11 @@ def test_access_tokens_cannot_be_configured_past_15_minutes() -> None:
 
 def test_app_refuses_to_start_with_a_secret_too_short_for_the_algorithm() -> None:
     env = {
-        **os.environ,
         "ENVIRONMENT": "production",
         "SECRET_KEY": "k" * 40,
         "JWT_ALGORITHM": "HS512",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", "import app.main"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = start_app(env)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

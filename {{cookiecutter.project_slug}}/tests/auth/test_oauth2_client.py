@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.config import Settings
 from tests import database
 from tests.helpers import PASSWORD
 from tests.servers import uvicorn_server
@@ -40,8 +41,14 @@ REFRESHES = 3
 def reuse_server(
     request: pytest.FixtureRequest, migrated_template: str
 ) -> Iterator[tuple[str, int]]:
-    """A server on a fresh database with REFRESH_REUSE_INTERVAL off, then on."""
+    """A server with REFRESH_REUSE_INTERVAL off (the default), then on.
+
+    Off is the shared ``server``'s setting; on needs a server of its own.
+    """
     interval: int = request.param
+    if interval == Settings.model_fields["refresh_reuse_interval"].default:
+        yield request.getfixturevalue("server"), interval
+        return
     url = database.clone(migrated_template)
     try:
         env = {"REFRESH_REUSE_INTERVAL": str(interval)}

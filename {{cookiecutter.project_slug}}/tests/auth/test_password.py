@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.cli import cli_async
 from tests.helpers import PASSWORD, auth_headers, register, session_works
-from tests.servers import PROJECT_ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -91,13 +87,10 @@ async def test_deactivation_ends_every_session_and_blocks_login(
     assert await session_works(client, login)
     login = await _login(client) if "refresh_token" in login.json() else login
 
-    result = await anyio.run_process(
-        [sys.executable, "-m", "app", "deactivate-user", "--email", "ada@example.com"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=False,
+    result = await cli_async(
+        database_url, "deactivate-user", "--email", "ada@example.com"
     )
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == 0, result.stderr
     assert not await session_works(client, login)
     client.cookies.clear()
     refused = await _login(client)

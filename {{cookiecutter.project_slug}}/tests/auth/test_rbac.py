@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,11 +11,11 @@ from app.auth.models import User
 from app.auth.rbac import Principal, principal_select, to_principal
 from app.auth.roles import Role, set_roles, user_roles
 from app.state import app_state
+from tests.cli import cli_async
 from tests.helpers import PASSWORD, call, grant, login, register, routes, session_of
 
 pytestmark = pytest.mark.anyio
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADA = "ada@example.com"
 
 
@@ -137,28 +132,13 @@ async def test_deleting_a_user_deletes_their_grants(
     assert left == 0
 
 
-def _cli(
-    database_url: str, *args: str, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
 async def _count_users(app: FastAPI) -> int:
     async with app_state(app).sessionmaker() as db:
         return int(await db.scalar(select(func.count()).select_from(User)) or 0)
 
 
 async def test_create_user_with_roles(app: FastAPI, database_url: str) -> None:
-    result = _cli(
+    result = await cli_async(
         database_url, "create-user", "--email", ADA, "--role", "admin", stdin=PASSWORD
     )
     assert result.returncode == 0, result.stderr
@@ -168,7 +148,7 @@ async def test_create_user_with_roles(app: FastAPI, database_url: str) -> None:
 async def test_create_user_with_an_unknown_role_creates_nobody(
     app: FastAPI, database_url: str
 ) -> None:
-    result = _cli(
+    result = await cli_async(
         database_url,
         "create-user",
         "--email",
@@ -188,13 +168,15 @@ async def test_grant_and_revoke_a_role(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
     await register(client, ADA)
-    granted = _cli(
+    granted = await cli_async(
         database_url, "grant-role", "--email", "ADA@example.com", "--role", "admin"
     )
     assert granted.returncode == 0, granted.stderr
     assert granted.stdout.startswith("granted admin to user ")
     assert await _roles_in_db(app, ADA) == {"admin", "user"}
-    revoked = _cli(database_url, "revoke-role", "--email", ADA, "--role", "admin")
+    revoked = await cli_async(
+        database_url, "revoke-role", "--email", ADA, "--role", "admin"
+    )
     assert revoked.returncode == 0, revoked.stderr
     assert await _roles_in_db(app, ADA) == {"user"}
 
@@ -218,7 +200,7 @@ async def test_role_commands_refuse_bad_input_in_one_line(
     message: str,
 ) -> None:
     await register(client, ADA)
-    result = _cli(database_url, command, "--email", email, "--role", role)
+    result = await cli_async(database_url, command, "--email", email, "--role", role)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [message]
     assert await _roles_in_db(app, ADA) == {"user"}

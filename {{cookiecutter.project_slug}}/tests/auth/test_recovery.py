@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -27,6 +24,7 @@ from app.auth.models import User
 from app.config import Settings
 from app.db import utcnow
 from app.state import app_state
+from tests.cli import cli_async
 from tests.conftest import MakeSettings
 from tests.helpers import (
     PASSWORD,
@@ -35,7 +33,6 @@ from tests.helpers import (
     register,
     session_ended,
 )
-from tests.servers import PROJECT_ROOT
 from tests.smtp import Mailbox, html_of, smtp_server, text_of, token_in
 
 pytestmark = pytest.mark.anyio
@@ -552,15 +549,9 @@ async def test_a_dead_mail_server_costs_no_request_and_loses_no_change(
 
 
 async def _cli(database_url: str, *args: str, stdin: str = "") -> str:
-    result = await anyio.run_process(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        input=stdin.encode(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout.decode()
+    result = await cli_async(database_url, *args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 async def test_create_user_can_mark_the_address_verified(
