@@ -23,6 +23,7 @@ from app.auth.events import EventType, SecurityEvent
 from app.auth.models import User
 from app.db import utcnow
 from app.state import app_state
+from tests.cli import cli
 from tests.conftest import MakeSettings
 from tests.helpers import (
     PASSWORD,
@@ -33,7 +34,6 @@ from tests.helpers import (
     routes,
 )
 from tests.secrets_watch import watching
-from tests.test_cli import cli
 
 pytestmark = pytest.mark.anyio
 

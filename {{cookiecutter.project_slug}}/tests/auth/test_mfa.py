@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
+from app.auth.events import SecurityEvent
 from app.auth.mfa import totp
 from app.auth.mfa.models import MfaChallenge, RecoveryCode, TotpCredential
 from app.auth.models import LoginFailure, User
@@ -27,6 +28,7 @@ from app.cors import COOKIE_SESSIONS
 from app.db import Base, utcnow
 from app.main import create_app, release
 from app.state import app_state
+from tests.cli import cli
 from tests.conftest import MakeSettings
 from tests.helpers import (
     PASSWORD,
@@ -38,7 +40,6 @@ from tests.helpers import (
     register,
     routes,
 )
-from tests.test_cli import cli
 
 pytestmark = pytest.mark.anyio
 
@@ -281,7 +282,7 @@ async def test_a_recovery_code_logs_in_once(
         client, mfa_token=await password_step(client), recovery_code=codes[0]
     )
     assert again.status_code == 401
-    assert "mfa recovery code used" in caplog.text
+    assert "mfa.recovery_used user_id=" in caplog.text
     assert codes[0] not in caplog.text
 
 
@@ -470,6 +471,52 @@ async def test_turning_mfa_off_needs_the_password_and_a_code(
     assert "mfa_token" not in again.json()
 
 
+async def test_each_step_of_two_factor_authentication_is_an_event(
+    app: FastAPI, client: httpx.AsyncClient, clock: Clock
+) -> None:
+    secret, codes = await enable_mfa(client, clock)
+    client.cookies.clear()
+    token = await password_step(client)
+    assert (
+        await verify(client, mfa_token=token, code=wrong_code(clock, secret))
+    ).status_code == 401
+    first = await verify(client, mfa_token=token, code=clock.code(secret))
+    assert first.status_code == 200, first.text
+    client.cookies.clear()
+    second = await verify(
+        client, mfa_token=await password_step(client), recovery_code=codes[0]
+    )
+    assert second.status_code == 200, second.text
+    off = await client.request(
+        "DELETE",
+        "/auth/mfa/totp",
+        json={"password": PASSWORD, "code": clock.code(secret, 1)},
+        headers=auth_headers(client, second),
+    )
+    assert off.status_code == 204, off.text
+    async with app_state(app).sessionmaker() as db:
+        recorded = list(
+            await db.scalars(select(SecurityEvent).order_by(SecurityEvent.id))
+        )
+    user_id = recorded[0].user_id
+    steps = [
+        (event.type, event.actor_id)
+        for event in recorded
+        if event.type.startswith("mfa.") or event.type == "login.succeeded"
+    ]
+    # The first login.succeeded is the password-only login before enrolment.
+    assert steps == [
+        ("login.succeeded", user_id),
+        ("mfa.enabled", user_id),
+        ("mfa.failed", None),
+        ("login.succeeded", user_id),
+        ("mfa.recovery_used", user_id),
+        ("login.succeeded", user_id),
+        ("mfa.disabled", user_id),
+    ]
+    assert {event.user_id for event in recorded} == {user_id}
+
+
 async def test_a_recovery_code_also_turns_mfa_off(
     client: httpx.AsyncClient, clock: Clock
 ) -> None:
@@ -585,9 +632,9 @@ async def test_nothing_secret_is_logged(
     token = await password_step(client)
     await verify(client, mfa_token=token, code=wrong_code(clock, secret))
     await verify(client, mfa_token=token, code=clock.code(secret))
-    assert "login succeeded user_id=" in caplog.text
-    assert "mfa enabled user_id=" in caplog.text
-    assert "mfa failed user_id=" in caplog.text
+    assert "login.succeeded user_id=" in caplog.text
+    assert "mfa.enabled user_id=" in caplog.text
+    assert "mfa.failed user_id=" in caplog.text
     for value in (secret, token, clock.code(secret), *codes):
         assert value not in caplog.text
 
