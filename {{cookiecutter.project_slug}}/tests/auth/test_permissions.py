@@ -48,7 +48,7 @@ async def test_admin_holds_every_seeded_permission(
     headers = await login(client, ADA)
     me = (await client.get("/auth/me", headers=headers)).json()
     assert me["roles"] == ["admin", "user"]
-    assert me["permissions"] == ["users:read", "users:write"]
+    assert me["permissions"] == ["events:read", "users:read", "users:write"]
 
 
 async def test_a_registered_user_holds_no_permission(
@@ -99,7 +99,7 @@ async def test_roles_sharing_a_permission_count_it_once(
     await grant(app, ADA, "admin", "reader")
     headers = await login(client, ADA)
     me = (await client.get("/auth/me", headers=headers)).json()
-    assert me["permissions"] == ["users:read", "users:write"]
+    assert me["permissions"] == ["events:read", "users:read", "users:write"]
 
 
 def _mount(app: FastAPI) -> None:

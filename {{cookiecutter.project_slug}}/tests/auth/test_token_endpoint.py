@@ -22,6 +22,7 @@ from app.main import create_app, release
 from app.state import app_state
 from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, register
+from tests.secrets_watch import not_secrets
 
 pytestmark = pytest.mark.anyio
 
@@ -358,7 +359,9 @@ async def test_the_database_alone_yields_no_usable_refresh_token(
         }
         assert first["refresh_token"] not in stored
         assert second["refresh_token"] not in stored
-        for value in stored:
-            assert (await _refresh(client, value)).status_code == 401
+        # What the table holds is no secret (the family's id is in events).
+        with not_secrets():
+            for value in stored:
+                assert (await _refresh(client, value)).status_code == 401
         # Nothing was taken for a reuse: the family still refreshes.
         assert (await _refresh(client, second["refresh_token"])).status_code == 200
