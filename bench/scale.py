@@ -10,7 +10,7 @@ For each session strategy and database it generates a project, migrates it,
 creates the bench user with ``python -m app create-user`` and serves it as
 ``bench/run.py`` does (``targets.py``). Then, for each size in turn, it grows
 the same database to that many users, each with a live session (``database``)
-or a refresh family (``jwt``), a role and, when the schema has an ``events``
+or a refresh family (``jwt``), a role and, when the schema has a ``security_events``
 table, an event (``bench/scale_db.py``, bulk SQL), and measures:
 
 - rounds of ``/health`` then ``/auth/me``; the median round's ratio, as

@@ -41,6 +41,8 @@ from typing import Any
 # The project's folder first: ``app`` is the generated project's package.
 sys.path.insert(0, os.getcwd())
 
+# The table of the security events (app/auth/events.py).
+EVENTS = "security_events"
 FILLER_DOMAIN = "@filler.example.com"
 FILLER_AGENT = "bench filler"
 FILLER_IP = "192.0.2.1"  # TEST-NET-1: no real client
@@ -350,13 +352,13 @@ async def fill(db: Database, users: int, email: str) -> dict[str, Any]:
                 per_user,
                 notes,
             )
-        if "events" in tables:
+        if EVENTS in tables:
             await insert_rows(
-                db, "events", await event_values(db, "now"), new_users, per_user, notes
+                db, EVENTS, await event_values(db, "now"), new_users, per_user, notes
             )
         await db.commit()
-    if "events" not in tables:
-        notes.append("no events table in the migrated schema: no events filled")
+    if EVENTS not in tables:
+        notes.append("no security_events table in the migrated schema: no events filled")
     filled = round(time.monotonic() - started, 1)
     analysed = await analyse(db)
     return {
@@ -407,7 +409,7 @@ async def event_values(db: Database, at: str) -> dict[str, str]:
         "user_agent": f"'{FILLER_AGENT}'",
         "detail": db.json_empty(),
     }
-    columns = await db.columns("events")
+    columns = await db.columns(EVENTS)
     return {name: value for name, value in wanted.items() if name in columns}
 
 
@@ -449,9 +451,9 @@ async def expire(db: Database, rows: int) -> dict[str, Any]:
         "created_at": db.time_param("ended"),
     }
     await insert_rows(db, "login_failures", failures, "FROM g", params, notes)
-    if "events" in tables:
+    if EVENTS in tables:
         values = await event_values(db, "long_ago")
-        await insert_rows(db, "events", values, owner, params, notes)
+        await insert_rows(db, EVENTS, values, owner, params, notes)
     await db.commit()
     filled = round(time.monotonic() - started, 1)
     return {
@@ -483,7 +485,7 @@ async def row_counts(db: Database) -> dict[str, int]:
         "user_roles",
         "user_session",
         "refresh_tokens",
-        "events",
+        EVENTS,
         "login_failures",
     )
     return {

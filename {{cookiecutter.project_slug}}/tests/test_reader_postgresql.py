@@ -1,4 +1,4 @@
-"""On PostgreSQL, the reader reads on an asyncpg pool of its own."""
+"""On PostgreSQL, the reader reads on an asyncpg pool of its own, in batches."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from app.reader import Reader
 from tests.helpers import insert_user
 
 _USER = select(User.id, User.email).where(User.id == bindparam("uid"))
+# More than one row per read, a number that depends on the read's values.
+_FROM = (
+    select(User.id, User.email)
+    .where(User.id >= bindparam("first"), User.email != bindparam("but"))
+    .order_by(User.id)
+)
 _ALL = select(User.id)
 _NAMED_STATEMENTS = select(func.count().label("count")).select_from(
     table("pg_prepared_statements")
@@ -131,3 +137,47 @@ def test_a_read_from_another_event_loop_opens_a_pool_there(database_url: str) ->
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.anyio
+async def test_reads_that_wait_together_go_as_one_query(engine: AsyncEngine) -> None:
+    ids = [await insert_user(engine, f"user{n}@example.com") for n in range(4)]
+    reader = Reader(engine)
+    traced: list[str] = []
+    reader.trace(traced.append)
+    asked = [(first, f"user{n % 4}@example.com") for n in range(40) for first in ids]
+    asked.append((max(ids) + 1, "nobody@example.com"))  # no row at all
+    try:
+        answers = await asyncio.gather(
+            *(reader.rows(_FROM, {"first": first, "but": but}) for first, but in asked)
+        )
+    finally:
+        await reader.close()
+    for (first, but), rows in zip(asked, answers, strict=True):
+        expected = [
+            (n, f"user{i}@example.com")
+            for i, n in enumerate(ids)
+            if n >= first and f"user{i}@example.com" != but
+        ]
+        assert [(row.id, row.email) for row in rows] == expected, (first, but)
+    # The first read waits for a connection; the rest join it.
+    assert len(traced) < len(asked) / 4, len(traced)
+    assert any("unnest" in sql for sql in traced)
+
+
+@pytest.mark.anyio
+async def test_a_batch_that_fails_fails_each_of_its_reads(
+    engine: AsyncEngine, user_id: int
+) -> None:
+    # A read of a user id too large for the column fails on the server; the
+    # others in its batch get the same error, and the next reads work.
+    reader = Reader(engine)
+    try:
+        answers = await asyncio.gather(
+            *(reader.rows(_USER, {"uid": uid}) for uid in (user_id, 2**40, user_id)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(answer, Exception) for answer in answers), answers
+        assert len(await reader.rows(_USER, {"uid": user_id})) == 1
+    finally:
+        await reader.close()

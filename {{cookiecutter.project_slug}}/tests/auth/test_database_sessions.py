@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -275,6 +276,20 @@ async def test_last_seen_is_written_at_most_once_a_minute(
     assert len(statements) == 2
     assert statements[1].lstrip().upper().startswith("UPDATE")
     assert "last_seen_at <= " in statements[1]  # guarded against double writes
+
+
+async def test_concurrent_requests_write_last_seen_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # A client's burst of requests on a stale session: one UPDATE, not one
+    # per request, each with a pooled connection of its own.
+    cookie = await _logged_in(client)
+    await _forge(app, cookie, last_seen_at=utcnow() - 2 * TOUCH_AFTER)
+    with _statements(app) as statements:
+        answers = await asyncio.gather(*(client.get("/auth/me") for _ in range(10)))
+    assert [answer.status_code for answer in answers] == [200] * 10
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1, updates
 
 
 async def test_idle_timeout_ends_the_session(

@@ -558,13 +558,14 @@ async def test_the_admin_resets_a_users_mfa(
 
 
 async def test_required_roles_keep_users_without_mfa_out(
-    make_settings: MakeSettings, clock: Clock
+    make_settings: MakeSettings, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     probe = create_app(make_settings())
     await release(probe)
     if "DELETE /admin/users/{}/mfa" not in routes(probe):
         pytest.skip("MFA_REQUIRED_ROLES exists only with RBAC")
     app = create_app(make_settings(mfa_required_roles="admin"))
+    caplog.set_level(logging.INFO, logger="app.auth")
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -576,6 +577,9 @@ async def test_required_roles_keep_users_without_mfa_out(
             refused = await client.get("/admin/users", headers=headers)
             assert refused.status_code == 403
             assert refused.json() == {"detail": "MFA enrollment required"}
+            # Logged as every refusal is, in the events' format.
+            assert "authorisation.refused user_id=" in caplog.text
+            assert '"needed": "mfa"' in caplog.text
             write = await client.post(
                 "/auth/password",
                 json={"current_password": PASSWORD, "new_password": "x" * 12},

@@ -7,10 +7,9 @@ enrol (or to leave).
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import HTTPException, Request, status
 
+from app.auth.events import note, origin
 from app.auth.rbac import Principal, needs_enrollment
 from app.config import Settings
 
@@ -18,8 +17,6 @@ ENROLLMENT_REQUIRED = "MFA enrollment required"
 MFA_PREFIX = "/auth/mfa/"
 # Where a user who must enrol may still go: who am I, leave, and enrol.
 EXEMPT_PATHS = frozenset({"/auth/me", "/auth/logout", "/auth/logout-everywhere"})
-
-log = logging.getLogger("app.auth")
 
 
 def exempt(path: str) -> bool:
@@ -32,5 +29,11 @@ def check_enrollment(
 ) -> None:
     """Answer 403 when MFA_REQUIRED_ROLES keeps ``principal`` out of this route."""
     if needs_enrollment(principal, settings) and not exempt(request.url.path):
-        log.warning("authorisation refused user_id=%s needed=mfa", principal.id)
+        note(
+            "authorisation.refused",
+            user_id=principal.id,
+            actor_id=principal.id,
+            ip=origin(request)[0],
+            detail={"needed": "mfa"},
+        )
         raise HTTPException(status.HTTP_403_FORBIDDEN, ENROLLMENT_REQUIRED)

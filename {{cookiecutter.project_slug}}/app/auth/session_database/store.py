@@ -23,6 +23,9 @@ from app.reader import Reader
 ID_BYTES = 32
 # last_seen_at is written at most once a minute per session, not on every request.
 TOUCH_AFTER = timedelta(seconds=60)
+# The sessions whose last_seen_at this process is writing now (as many at
+# most as requests in flight).
+_touching: set[str] = set()
 
 
 def token_hash(session_id: str) -> str:
@@ -79,13 +82,20 @@ async def read_live(
     )
     if not rows:
         return None
-    if rows[0].last_seen_at <= now - TOUCH_AFTER:
-        # The guard in SQL keeps concurrent requests from writing it twice.
-        async with engine.begin() as connection:
-            await connection.execute(
-                _TOUCH,
-                {"hashed": hashed, "stale_before": now - TOUCH_AFTER, "seen": now},
-            )
+    if rows[0].last_seen_at <= now - TOUCH_AFTER and hashed not in _touching:
+        # A client's concurrent requests all find the same stale time: the
+        # first writes it, the others of this process leave it to that one
+        # rather than each taking a pooled connection for a no-op UPDATE.
+        # The guard in SQL keeps other processes from writing it twice.
+        _touching.add(hashed)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    _TOUCH,
+                    {"hashed": hashed, "stale_before": now - TOUCH_AFTER, "seen": now},
+                )
+        finally:
+            _touching.discard(hashed)
     return tuple(rows)
 
 
