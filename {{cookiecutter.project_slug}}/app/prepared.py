@@ -32,6 +32,9 @@ class Prepared:
     order: tuple[tuple[str, _Processor], ...]
     results: tuple[_Processor, ...]
     row: Callable[..., Any]
+    # The values of the binds that have one; None if the statement needs
+    # construct_params (renamed or expanding binds).
+    fixed: dict[str, Any] | None
 
     @classmethod
     def of(cls, statement: AnySelect, dialect: Dialect) -> Prepared:
@@ -47,11 +50,16 @@ class Prepared:
             for column in columns
         )
         row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
-        return cls(str(compiled), compiled, order, results, row._make)
+        return cls(str(compiled), compiled, order, results, row._make, _fixed(compiled))
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """Return the positional parameters for ``params``, converted."""
-        bound = self.compiled.construct_params(params)
+        if self.fixed is None:
+            bound = self.compiled.construct_params(params)
+        else:
+            # What construct_params would give, without its general work on
+            # every request: the caller's values, and the statement's own.
+            bound = {**self.fixed, **params}
         return tuple(
             bound[name] if process is None else process(bound[name])
             for name, process in self.order
@@ -82,6 +90,17 @@ class Statements:
             prepared = Prepared.of(statement, self._dialect)
             self._prepared[statement] = prepared
         return prepared
+
+
+def _fixed(compiled: Any) -> dict[str, Any] | None:
+    binds = {name: compiled.binds[name] for name in compiled.positiontup or ()}
+    if compiled.escaped_bind_names or any(
+        bind.expanding or bind.literal_execute or bind.callable
+        for bind in binds.values()
+    ):
+        return None
+    # Keyed as construct_params keys them: an anonymous bind by its rendered name.
+    return {name: bind.value for name, bind in binds.items() if not bind.required}
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> _Processor:
