@@ -19,6 +19,7 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "session_strategy": {
         "signed_cookie": (
             "app/auth/session_signed_cookie",
+            "app/auth/cookie_login.py",
             "app/auth/cookies.py",
             "app/auth/csrf.py",
             "app/cache.py",
@@ -27,6 +28,7 @@ OPTION_FILES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "database": (
             "app/auth/session_database",
+            "app/auth/cookie_login.py",
             "app/auth/cookies.py",
             "app/auth/csrf.py",
             "tests/auth/test_csrf.py",

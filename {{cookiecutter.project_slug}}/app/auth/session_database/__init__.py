@@ -14,5 +14,6 @@ The rest of the application sees this strategy through :mod:`.interface`:
 - :mod:`.store`: every query on it;
 - :mod:`.principal`: the check every authenticated request makes;
 - :mod:`.lifecycle`: installing the strategy, starting and ending sessions;
-- :mod:`.routes`: logout, and listing and revoking one's sessions.
+- :mod:`.routes`: logout, and listing and revoking one's sessions; the login
+  endpoint is :mod:`app.auth.cookie_login`'s, shared with ``signed_cookie``.
 """

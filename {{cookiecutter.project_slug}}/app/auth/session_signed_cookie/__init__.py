@@ -12,5 +12,6 @@ The rest of the application sees this strategy through :mod:`.interface`:
 - :mod:`.cookie`: what the cookie carries, and its signing;
 - :mod:`.principal`: the check every authenticated request makes;
 - :mod:`.lifecycle`: installing the strategy, starting and ending sessions;
-- :mod:`.routes`: logout and "log out everywhere".
+- :mod:`.routes`: logout and "log out everywhere"; the login endpoint is
+  :mod:`app.auth.cookie_login`'s, shared with ``database``.
 """

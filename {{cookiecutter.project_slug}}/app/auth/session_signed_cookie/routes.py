@@ -1,38 +1,18 @@
-"""The strategy's own routes: logout, here and everywhere."""
+"""The strategy's own routes: logout, here and everywhere; and its login."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from app.auth.cookie_login import login as login
 from app.auth.cookies import logged_out
-from app.auth.credentials import VerifiedUser
 from app.auth.events import EventType, record
-from app.auth.mfa.challenge import MfaRequired, second_factor_required
-from app.auth.session.lifecycle import LoginResponse, end_sessions, start_session
+from app.auth.session.lifecycle import end_sessions
 from app.auth.session.principal import CurrentPrincipal
 from app.db import SessionDep
 from app.state import app_state
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-# Added by app.auth.router as POST /auth/login, beside the other account routes.
-async def login(
-    user: VerifiedUser, request: Request, response: Response, db: SessionDep
-) -> LoginResponse | MfaRequired:
-    """Log in with the OAuth2 password form; the strategy starts the session.
-
-    With MFA on, no session yet: the answer is a token for ``/auth/mfa/verify``.
-    """
-    if user.mfa_enabled:
-        return await second_factor_required(request, response, db, user)
-    return await start_session(
-        request=request,
-        response=response,
-        db=db,
-        user=user,
-        event=EventType.LOGIN_SUCCEEDED,
-    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
