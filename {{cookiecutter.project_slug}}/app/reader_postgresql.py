@@ -93,12 +93,13 @@ class Reader:
         """
         pool = await self._open()
         read = _Read(params, asyncio.get_running_loop().create_future())
-        waiting = self._waiting.get(statement)
-        if waiting is not None:
-            waiting.append(read)  # its batch has not been sent yet: join it
+        waiting = self._waiting  # this loop's batches, with its pool
+        batch = waiting.get(statement)
+        if batch is not None:
+            batch.append(read)  # it has not been sent yet: join it
         else:
-            self._waiting[statement] = [read]
-            task = asyncio.create_task(self._send(pool, statement))
+            waiting[statement] = [read]
+            task = asyncio.create_task(self._send(pool, waiting, statement))
             self._sending.add(task)  # the loop itself keeps no reference
             task.add_done_callback(self._sending.discard)
         return await read.rows
@@ -126,7 +127,12 @@ class Reader:
         else:  # its loop has ended: nothing can wait for its connections
             pool.terminate()
 
-    async def _send(self, pool: asyncpg.Pool, statement: AnySelect) -> None:
+    async def _send(
+        self,
+        pool: asyncpg.Pool,
+        waiting: dict[AnySelect, list[_Read]],
+        statement: AnySelect,
+    ) -> None:
         # Waits for a connection, then sends every read of ``statement`` that
         # came meanwhile as one query; each read gets its rows, or the error.
         reads: list[_Read] = []
@@ -134,7 +140,7 @@ class Reader:
             try:
                 connection = await self._acquire(pool)
             finally:
-                reads = self._waiting.pop(statement)  # a later read starts anew
+                reads = waiting.pop(statement)  # a later read starts anew
             query = self._query(statement, reads)
             if self._trace is not None:
                 self._trace(query.sql)
@@ -193,7 +199,9 @@ class Reader:
         if self._pool is None or self._loop is not loop:
             if self._pool is not None:
                 await self.close()
-            self._waiting = {}  # a batch of an ended loop will never be sent
+            # A batch of an ended loop would never be sent: new reads must
+            # not join it. Its task, if it runs, still has its own.
+            self._waiting = {}
             self._pool = loop.create_task(self._create_pool())
             self._loop = loop
         task = self._pool
