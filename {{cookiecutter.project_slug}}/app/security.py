@@ -14,9 +14,9 @@ _COMMON: tuple[Header, ...] = (
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-# JSON needs no scripts, styles or frames; the docs page (off in production
-# unless enabled) runs Swagger UI's inline script, and loads it from a CDN
-# with DOCS_ASSETS=cdn, so it keeps its own rules.
+# JSON needs no scripts, styles or frames. The docs pages (off in production
+# unless enabled) set a policy of their own (app/docs.py): Swagger UI's
+# scripts and styles, from the project or the CDN.
 _API_CSP: Header = (
     b"content-security-policy",
     b"default-src 'none'; frame-ancestors 'none'",

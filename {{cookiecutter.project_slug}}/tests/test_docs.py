@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 import httpx
 import pytest
 
-from app.docs import ASSETS, CDN_URL
+from app.docs import ASSETS, CDN_ORIGIN, CDN_URL
 from app.main import create_app, release
 from tests.conftest import MakeSettings
 
@@ -15,6 +17,26 @@ pytestmark = pytest.mark.anyio
 
 # Every URL the page's markup loads or links to.
 _URL = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def _policy(response: httpx.Response) -> dict[str, list[str]]:
+    """Return the response's Content-Security-Policy, by directive."""
+    policy: dict[str, list[str]] = {}
+    for directive in response.headers["content-security-policy"].split(";"):
+        name, *sources = directive.split()
+        policy[name] = sources
+    return policy
+
+
+def _inline_hashes(page: str) -> set[str]:
+    """Return the CSP source of each inline script of ``page``, by its SHA-256."""
+    return {
+        "'sha256-"
+        + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    }
 
 
 async def _get(
@@ -74,6 +96,32 @@ async def test_docs_oauth2_redirect_is_served(client: httpx.AsyncClient) -> None
     assert "swaggerUIRedirectOauth2" in page.text
 
 
+@pytest.mark.parametrize("path", ["/docs", "/docs/oauth2-redirect"])
+async def test_docs_pages_run_only_their_own_scripts(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    page = await client.get(path)
+    policy = _policy(page)
+    assert policy["default-src"] == ["'none'"]
+    # The project's files and the page's own inline scripts, by hash: an
+    # injected script runs neither inline nor from elsewhere.
+    hashes = _inline_hashes(page.text)
+    assert hashes
+    assert set(policy["script-src"]) == {"'self'", *hashes}
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"]
+    # The API's own policy is not added on top of it.
+    assert len(page.headers.get_list("content-security-policy")) == 1
+
+
+async def test_docs_page_sends_the_schema_to_no_validator(
+    client: httpx.AsyncClient,
+) -> None:
+    page = (await client.get("/docs")).text
+    assert '"validatorUrl": null' in page
+
+
 async def test_docs_assets_cdn_loads_swagger_ui_from_the_cdn(
     make_settings: MakeSettings,
 ) -> None:
@@ -81,6 +129,9 @@ async def test_docs_assets_cdn_loads_swagger_ui_from_the_cdn(
     urls = _URL.findall(page.text)
     assert urls, page.text
     assert all(url.startswith(CDN_URL) for url in urls), urls
+    policy = _policy(page)
+    assert set(policy["script-src"]) == {CDN_ORIGIN, *_inline_hashes(page.text)}
+    assert policy["style-src"] == [CDN_ORIGIN, "'unsafe-inline'"]
     missing = await _get(
         make_settings, "/docs/assets/swagger-ui-bundle.js", docs_assets="cdn"
     )

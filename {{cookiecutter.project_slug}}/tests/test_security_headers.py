@@ -67,7 +67,9 @@ async def test_docs_can_be_enabled_in_production(make_settings: MakeSettings) ->
     ) as client:
         docs = await client.get("/docs")
         assert docs.status_code == 200
-        assert "content-security-policy" not in docs.headers
+        # Its own policy (tests/test_docs.py), with HSTS as every answer.
+        assert "script-src 'self' 'sha256-" in docs.headers["content-security-policy"]
+        assert "max-age=" in docs.headers["strict-transport-security"]
     await release(app)
 
 
