@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     400: "Refused: see detail (a wrong current password, a bad grant)",
     401: "Not logged in, or wrong credentials",
     403: "Not allowed",
+    404: "Not found: see detail",
     409: "Conflict: see detail (a taken email, MFA already on or off)",
     429: "Too many attempts; see Retry-After",
     503: "Busy or database unavailable; see Retry-After",
@@ -60,6 +61,21 @@ _IN_BODY: dict[str, frozenset[int]] = {
     "DELETE /auth/mfa/totp": frozenset({401, 409, 429, 503}),
     # A wrong code or a bad mfa_token; wrong codes count like failed logins.
     "POST /auth/mfa/verify": frozenset({401, 429}),
+    # Account recovery: one 400 for every token that is not good; requests
+    # for mail are counted; a new password is hashed.
+    "POST /auth/verify/request": frozenset({429}),
+    "POST /auth/verify": frozenset({400}),
+    "POST /auth/password/forgot": frozenset({429}),
+    "POST /auth/password/reset": frozenset({400, 503}),
+    "POST /auth/email": frozenset({400, 429, 503}),
+    "POST /auth/email/confirm": frozenset({400, 409}),
+    # The user (or, below, the session) named in the path may not exist.
+    "PUT /admin/users/{user_id}/roles": frozenset({404}),
+    "PUT /admin/users/{user_id}/active": frozenset({404}),
+    "DELETE /admin/users/{user_id}/mfa": frozenset({404}),
+{%- if cookiecutter.session_strategy == "database" %}
+    "DELETE /auth/sessions/{session_id}": frozenset({404}),
+{%- endif %}
 {%- if cookiecutter.session_strategy == "jwt" %}
     # The RFC 6749 token endpoint: a malformed or unsupported grant is 400.
     "POST /auth/login": frozenset({400, 401, 429, 503}),

@@ -49,6 +49,34 @@ async def test_throttled_routes_declare_429(client: httpx.AsyncClient) -> None:
     assert 400 in _statuses(operations["POST /auth/password"])
 
 
+# What each account-recovery and admin route answers besides its success, as
+# its own tests show (tests/auth/test_recovery.py, tests/admin/).
+_IN_BODY_REFUSALS = {
+    "POST /auth/verify/request": {429},
+    "POST /auth/verify": {400},
+    "POST /auth/password/forgot": {429},
+    "POST /auth/password/reset": {400, 503},
+    "POST /auth/email": {400, 429, 503},
+    "POST /auth/email/confirm": {400, 409},
+    "PUT /admin/users/{}/roles": {404},
+    "PUT /admin/users/{}/active": {404},
+    "DELETE /admin/users/{}/mfa": {404},
+    "DELETE /auth/sessions/{}": {404},
+}
+
+
+async def test_recovery_and_admin_routes_declare_their_refusals(
+    client: httpx.AsyncClient,
+) -> None:
+    operations = await _operations(client)
+    # Only the database strategy lists and revokes sessions.
+    absent = set(_IN_BODY_REFUSALS) - set(operations)
+    assert absent <= {"DELETE /auth/sessions/{}"}, absent
+    for name in _IN_BODY_REFUSALS.keys() - absent:
+        declared = _statuses(operations[name])
+        assert _IN_BODY_REFUSALS[name] <= declared, (name, declared)
+
+
 async def test_routes_that_need_a_login_declare_401(
     client: httpx.AsyncClient,
 ) -> None:

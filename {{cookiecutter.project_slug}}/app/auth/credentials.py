@@ -26,6 +26,8 @@ INVALID_CREDENTIALS = "Incorrect email or password"
 THROTTLED_EVENT_EVERY = 60
 _throttled_recently: OrderedDict[str, float] = OrderedDict()
 _THROTTLED_REMEMBERED = 4096
+# The log line of a throttled mail request, by the kind of link it asks for.
+_MAIL_EVENTS = {"reset": "password_reset", "verify": "verification"}
 
 
 def client_address(request: Request) -> str:
@@ -94,12 +96,18 @@ async def counted_registration(request: Request, db: SessionDep) -> None:
         )
 
 
-async def counted_reset_request(request: Request, db: SessionDep, email: str) -> None:
-    """Count a "forgot password" for ``email`` from this client, or answer 429."""
+async def counted_mail_request(
+    request: Request, db: SessionDep, *, kind: str, email: str
+) -> None:
+    """Count a request for a mailed link (``reset``, ``verify``), or answer 429."""
     client = client_address(request)
-    with _throttled("password_reset.throttled", client):
-        await throttle.count_reset_request(
-            db=db, settings=app_state(request.app).settings, email=email, client=client
+    with _throttled(f"{_MAIL_EVENTS[kind]}.throttled", client):
+        await throttle.count_mail_request(
+            db=db,
+            settings=app_state(request.app).settings,
+            kind=kind,
+            email=email,
+            client=client,
         )
 
 

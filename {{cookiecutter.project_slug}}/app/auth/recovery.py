@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth import account_tokens, service, throttle
 from app.auth.account_mail import send_email_change, send_reset, submit_verification
 from app.auth.account_tokens import MAX_TOKEN_LENGTH, Purpose
-from app.auth.credentials import counted_attempt, counted_reset_request, failed
+from app.auth.credentials import counted_attempt, counted_mail_request, failed
 from app.auth.dependencies import CurrentUser
 from app.auth.events import EventType, record
 from app.auth.models import User
@@ -75,9 +75,16 @@ def _no_content() -> Response:
 
 
 @router.post("/verify/request", status_code=status.HTTP_202_ACCEPTED)
-async def request_verification(principal: CurrentUser, request: Request) -> Accepted:
-    """Mail a new verification link to the user's address (none if verified)."""
+async def request_verification(
+    principal: CurrentUser, request: Request, db: SessionDep
+) -> Accepted:
+    """Mail a new verification link to the user's address (none if verified).
+
+    Counted per account and per client like "forgot password" (429 past the
+    limit): each request mails the address, which need not be the caller's.
+    """
     if not principal.email_verified:
+        await counted_mail_request(request, db, kind="verify", email=principal.email)
         submit_verification(request, principal.id, resend=True)
     return Accepted(detail="A verification link is on its way, unless verified")
 
@@ -107,7 +114,7 @@ async def forgot_password(
     the outbox); whether an account exists is only looked up in the job,
     after the answer, so neither the answer nor its time tells.
     """
-    await counted_reset_request(request, db, body.email)
+    await counted_mail_request(request, db, kind="reset", email=body.email)
     state = app_state(request.app)
     state.outbox.submit("password reset", partial(send_reset, state, body.email))
     return Accepted(detail=FORGOT_ANSWER)

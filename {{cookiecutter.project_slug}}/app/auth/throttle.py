@@ -81,25 +81,27 @@ async def count_registration(
     await _count(db, limits, window)
 
 
-async def count_reset_request(
-    *, db: AsyncSession, settings: Settings, email: str, client: str
+async def count_mail_request(
+    *, db: AsyncSession, settings: Settings, kind: str, email: str, client: str
 ) -> None:
-    """Count a "forgot password" for ``email`` from ``client`` and commit.
+    """Count a request that mails ``email`` a link of ``kind`` from ``client``; commit.
 
-    Limited like logins, under keys of its own: asking for resets never
-    locks an account's logins. Raise ThrottledError when over a limit.
+    ``kind`` is ``reset`` ("forgot password") or ``verify`` (a new
+    verification link). Limited like logins, under keys of their own: asking
+    for mail never locks an account's logins, nor one kind of mail the other.
+    Raise ThrottledError when over a limit.
     """
     window = timedelta(seconds=settings.login_failure_window)
     limits = (
-        (reset_key(account_key(email)), settings.login_failures_per_account),
-        (reset_key(client_key(client)), settings.login_failures_per_client),
+        (mail_key(kind, account_key(email)), settings.login_failures_per_account),
+        (mail_key(kind, client_key(client)), settings.login_failures_per_client),
     )
     await _count(db, limits, window)
 
 
-def reset_key(key: str) -> str:
-    """Return the key that counts reset requests for an account or client key."""
-    return f"reset-{key}"[:100]
+def mail_key(kind: str, key: str) -> str:
+    """Return the key that counts mail requests of ``kind`` for an account or client."""
+    return f"{kind}-{key}"[:100]
 
 
 async def succeeded(*, db: AsyncSession, attempt: Attempt) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -108,6 +109,32 @@ def mailbox_of(app: FastAPI) -> Mailbox:
 _MAILBOXES: dict[int, Mailbox] = {}
 
 
+@asynccontextmanager
+async def app_of_its_own(
+    make_settings: MakeSettings, mailbox: Mailbox, **overrides: object
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app mailing to ``mailbox`` with settings of its own, and its client."""
+    from app.main import create_app, release
+
+    app = create_app(
+        make_settings(
+            email_backend="smtp",
+            smtp_host="127.0.0.1",
+            smtp_port=mailbox.port,
+            smtp_tls="none",
+            public_url=PUBLIC_URL,
+            **overrides,
+        )
+    )
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            yield app, client
+    finally:
+        await release(app)
+
+
 @pytest.fixture(autouse=True)
 def _known_mailbox(mailbox: Mailbox) -> Iterator[None]:
     _MAILBOXES[mailbox.port] = mailbox
@@ -178,6 +205,29 @@ async def test_a_verification_request_mails_a_new_link_and_none_once_verified(
     ).status_code == 202
     await sent(app)
     assert len(mailbox.messages) == count
+
+
+async def test_verification_requests_are_throttled_per_account(
+    make_settings: MakeSettings, mailbox: Mailbox
+) -> None:
+    # Each request mails the address, which a registration may have taken
+    # from someone else: a loop must not turn the app into a mail bomb.
+    own = app_of_its_own(make_settings, mailbox, login_failures_per_account=2)
+    async with own as (app, client):
+        await register(client, ADA)
+        headers = auth_headers(client, await login_response(client, ADA))
+        answers = [
+            await client.post("/auth/verify/request", headers=headers) for _ in range(4)
+        ]
+        await sent(app)
+        assert [a.status_code for a in answers] == [202, 202, 429, 429]
+        assert int(answers[-1].headers["retry-after"]) > 0
+        # The registration's message and two more, no matter how many asked.
+        assert len(mailbox.to(ADA)) == 3
+        # Asking for links never locks the account's logins or its resets.
+        client.cookies.clear()  # a new client: no session, no CSRF token
+        assert (await forgot(client, ADA)).status_code == 202
+        assert await login_status(client, ADA, PASSWORD) == 200
 
 
 # Tokens
@@ -314,36 +364,24 @@ async def test_forgot_answers_the_same_with_the_same_work_for_any_address(
 async def test_forgot_is_throttled_per_address_and_per_client(
     make_settings: MakeSettings, mailbox: Mailbox
 ) -> None:
-    from app.main import create_app, release
-
-    app = create_app(
-        make_settings(
-            email_backend="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=mailbox.port,
-            smtp_tls="none",
-            login_failures_per_account=2,
-            login_failures_per_client=3,
-        )
-    )
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
-            assert [(await forgot(client, ADA)).status_code for _ in range(3)] == [
-                202,
-                202,
-                429,
-            ]
-            assert (await forgot(client, "other@example.com")).status_code == 202
-            # Three from this client: another address is refused too.
-            refused = await forgot(client, "third@example.com")
-            assert refused.status_code == 429
-            assert "retry-after" in refused.headers
-            # Asking for resets never locks the account's logins.
-            assert await login_status(client, ADA, PASSWORD) == 401
-    finally:
-        await release(app)
+    async with app_of_its_own(
+        make_settings,
+        mailbox,
+        login_failures_per_account=2,
+        login_failures_per_client=3,
+    ) as (_, client):
+        assert [(await forgot(client, ADA)).status_code for _ in range(3)] == [
+            202,
+            202,
+            429,
+        ]
+        assert (await forgot(client, "other@example.com")).status_code == 202
+        # Three from this client: another address is refused too.
+        refused = await forgot(client, "third@example.com")
+        assert refused.status_code == 429
+        assert "retry-after" in refused.headers
+        # Asking for resets never locks the account's logins.
+        assert await login_status(client, ADA, PASSWORD) == 401
 
 
 # Reset
@@ -461,42 +499,28 @@ async def test_an_address_taken_before_the_confirmation_is_409(
 async def test_required_verification_refuses_an_unverified_login_with_403(
     make_settings: MakeSettings, mailbox: Mailbox
 ) -> None:
-    from app.main import create_app, release
-
-    app = create_app(
-        make_settings(
-            email_backend="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=mailbox.port,
-            smtp_tls="none",
-            email_verification="required",
+    async with app_of_its_own(
+        make_settings, mailbox, email_verification="required"
+    ) as (app, client):
+        await register(client, ADA)
+        await app_state(app).outbox.drain()
+        refused = await client.post(
+            "/auth/login", data={"username": ADA, "password": PASSWORD}
         )
-    )
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
-            await register(client, ADA)
-            await app_state(app).outbox.drain()
-            refused = await client.post(
-                "/auth/login", data={"username": ADA, "password": PASSWORD}
-            )
-            assert refused.status_code == 403
-            assert refused.json() == {"detail": "Email not verified"}
-            assert "access_token" not in refused.text
-            assert "__Host-" not in refused.headers.get("set-cookie", "")
-            assert "session" not in refused.headers.get("set-cookie", "")
-            assert (await client.get("/auth/me")).status_code == 401
-            token = token_in(mailbox.last_to(ADA), "verify-email")
-            assert (
-                await client.post("/auth/verify", json={"token": token})
-            ).status_code == 204
-            assert await login_status(client, ADA, PASSWORD) == 200
-            client.cookies.clear()
-            # A wrong password is still the usual 401, verified or not.
-            assert await login_status(client, ADA, "not my password") == 401
-    finally:
-        await release(app)
+        assert refused.status_code == 403
+        assert refused.json() == {"detail": "Email not verified"}
+        assert "access_token" not in refused.text
+        assert "__Host-" not in refused.headers.get("set-cookie", "")
+        assert "session" not in refused.headers.get("set-cookie", "")
+        assert (await client.get("/auth/me")).status_code == 401
+        token = token_in(mailbox.last_to(ADA), "verify-email")
+        assert (
+            await client.post("/auth/verify", json={"token": token})
+        ).status_code == 204
+        assert await login_status(client, ADA, PASSWORD) == 200
+        client.cookies.clear()
+        # A wrong password is still the usual 401, verified or not.
+        assert await login_status(client, ADA, "not my password") == 401
 
 
 # The mail server
