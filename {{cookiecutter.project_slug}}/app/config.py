@@ -54,6 +54,7 @@ class Settings(DatabaseSettings):
     secret_key: SecretStr | None = None
     # Older keys that still verify (newest first); only SECRET_KEY signs.
     secret_key_fallbacks: list[SecretStr] = Field(default_factory=list)
+{%- if cookiecutter.session_strategy != "jwt" %}
     # Seconds of inactivity after which a session ends.
     session_idle_timeout: int = Field(default=30 * 60, gt=0)
     # Seconds after login after which a session ends, active or not.
@@ -61,9 +62,14 @@ class Settings(DatabaseSettings):
     # Origins (scheme://host[:port]) besides the app's own that may send
     # state-changing requests with the session cookie.
     trusted_origins: list[str] = Field(default_factory=list)
+{%- endif %}
     # Origins of front ends that call the API from the browser: a
-    # comma-separated list, empty by default. They get CORS (with cookies,
-    # for the cookie strategies) and are trusted like TRUSTED_ORIGINS.
+    # comma-separated list, empty by default.
+{%- if cookiecutter.session_strategy == "jwt" %} They get CORS, without
+    # cookies: the tokens travel in the Authorization header.
+{%- else %} They get CORS, with cookies,
+    # and are trusted like TRUSTED_ORIGINS.
+{%- endif %}
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     docs_enabled: bool | None = None
     # Where /docs loads Swagger UI from: "local" (served by the app, from the
@@ -160,12 +166,15 @@ class Settings(DatabaseSettings):
                 )
         return origins
 
+{%- if cookiecutter.session_strategy != "jwt" %}
+
     @model_validator(mode="after")
     def _trust_cors_origins(self) -> Settings:
         # A front end allowed to read answers may also send changes.
         extra = [o for o in self.cors_origins if o not in self.trusted_origins]
         self.trusted_origins = [*self.trusted_origins, *extra]
         return self
+{%- endif %}
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

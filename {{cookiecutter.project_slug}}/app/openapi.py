@@ -69,11 +69,14 @@ _IN_BODY: dict[str, frozenset[int]] = {
     "POST /auth/password/reset": frozenset({400, 503}),
     "POST /auth/email": frozenset({400, 429, 503}),
     "POST /auth/email/confirm": frozenset({400, 409}),
-    # The user (or, below, the session) named in the path may not exist.
+{%- if cookiecutter.rbac != "none" %}
+    # The user named in the path may not exist.
     "PUT /admin/users/{user_id}/roles": frozenset({404}),
     "PUT /admin/users/{user_id}/active": frozenset({404}),
     "DELETE /admin/users/{user_id}/mfa": frozenset({404}),
+{%- endif %}
 {%- if cookiecutter.session_strategy == "database" %}
+    # The session named in the path may not be the caller's, or may not exist.
     "DELETE /auth/sessions/{session_id}": frozenset({404}),
 {%- endif %}
 {%- if cookiecutter.session_strategy == "jwt" %}

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -75,3 +77,39 @@ def test_app_refuses_to_start_in_production_with_a_short_key() -> None:
     # The other refusals are shown in this process (tests/cli.py): it ends
     # with the same line.
     assert start_app(env).stderr == result.stderr
+
+
+# A setting's line in .env.example, in use or commented out.
+_EXAMPLE_LINE = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
+
+
+def _example() -> dict[str, str]:
+    """Return each setting of .env.example with its value."""
+    text = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    return dict(_EXAMPLE_LINE.findall(text))
+
+
+def test_every_setting_is_documented_and_in_the_env_example() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    names = {name.upper() for name in Settings.model_fields}
+    assert set(_example()) == names
+    undocumented = sorted(name for name in names if f"`{name}`" not in readme)
+    assert not undocumented, "README.md's settings table lacks them"
+
+
+def test_the_env_example_shows_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every line uncommented, loaded as the app loads .env: each value shown
+    # is the default. SECRET_KEY is the placeholder the template replaces.
+    shown = {name: value for name, value in _example().items() if value}
+    shown.pop("SECRET_KEY")
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in shown.items()))
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    loaded = Settings(_env_file=env_file)
+    for name in shown:
+        field = Settings.model_fields[name.lower()]
+        default = field.get_default(call_default_factory=True)
+        assert getattr(loaded, name.lower()) == default, name
