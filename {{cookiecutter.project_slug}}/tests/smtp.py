@@ -37,10 +37,17 @@ class Mailbox:
     port: int = 0
     messages: list[EmailMessage] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    # Answers to give to the next messages instead of taking them, in order
+    # ("451 4.3.0 Try again later"); and how many messages were offered.
+    refusals: list[str] = field(default_factory=list)
+    offered: int = 0
 
     # aiosmtpd calls it by this name.
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        """Keep the message."""
+        """Keep the message, unless a refusal is due."""
+        self.offered += 1
+        if self.refusals:
+            return self.refusals.pop(0)
         message = email.message_from_bytes(
             envelope.content, policy=email.policy.default
         )
@@ -111,14 +118,15 @@ def smtp_server(
     auth: bool = False,
     starttls: ssl.SSLContext | None = None,
     implicit_tls: ssl.SSLContext | None = None,
+    port: int | None = None,
 ) -> Iterator[Mailbox]:
-    """Serve SMTP on a free port of 127.0.0.1; yield its mailbox.
+    """Serve SMTP on ``port`` (a free one) of 127.0.0.1; yield its mailbox.
 
     ``auth`` requires a login (``USERNAME``/``PASSWORD``); ``starttls``
     requires STARTTLS with that context; ``implicit_tls`` speaks TLS from
     the first byte.
     """
-    mailbox = Mailbox(port=free_port())
+    mailbox = Mailbox(port=port or free_port())
     options: dict[str, Any] = {}
     if auth:
         # aiosmtpd offers AUTH over implicit TLS only when told TLS is not

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from app.auth.account_tokens import LIFETIMES, Purpose
 from app.config import Settings
 from app.mail.backends import ConsoleBackend, SmtpBackend, backend_for
 from app.mail.messages import TEMPLATES, render
+from app.mail.outbox import Outbox
 from app.project import PROJECT_NAME
 from tests.cli import start_app
 from tests.conftest import MakeSettings
 from tests.helpers import TEST_SECRET_KEY
 from tests.smtp import PASSWORD as SMTP_PASSWORD
-from tests.smtp import USERNAME, self_signed, smtp_server, text_of
+from tests.smtp import USERNAME, free_port, self_signed, smtp_server, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +187,81 @@ async def test_wrong_smtp_credentials_send_nothing(
                 render("reset_password", to="ada@example.com", link=LINK, hours="1")
             )
     assert not mailbox.messages
+
+
+# Deliveries that fail: tried again when the failure may pass, not otherwise.
+
+# Short delays, so that the tests need not wait as long as production does.
+QUICK_RETRIES = (0.2, 0.2)
+
+
+async def _deliver(outbox: Outbox) -> None:
+    """Hand the outbox one message to send, as a job, and wait for the job."""
+    message = render("reset_password", to="ada@example.com", link=LINK, hours="1")
+    outbox.submit("reset user_id=1", lambda: outbox.send(message))
+    await outbox.drain()
+
+
+@pytest.mark.parametrize(
+    "refusals",
+    [["451 4.3.0 Try again later"], ["421 4.7.0 Busy", "452 4.3.1 Full"]],
+)
+async def test_a_temporary_refusal_is_tried_again(
+    make_settings: MakeSettings, refusals: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with smtp_server() as mailbox:
+        mailbox.refusals = list(refusals)
+        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
+        with caplog.at_level(logging.WARNING, logger="app.mail"):
+            await _deliver(Outbox(backend, retry_delays=QUICK_RETRIES))
+    assert mailbox.offered == len(refusals) + 1
+    assert len(mailbox.messages) == 1
+    retries = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(retries) == len(refusals)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("refusals", "offered"),
+    [
+        # Permanent: one try.
+        (["554 5.7.1 Rejected"], 1),
+        # Temporary every time: three tries, then given up.
+        (["451 4.3.0 Try again later"] * 3, 3),
+    ],
+)
+async def test_a_delivery_that_keeps_failing_is_logged_once_and_dropped(
+    make_settings: MakeSettings,
+    refusals: list[str],
+    offered: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with smtp_server() as mailbox:
+        mailbox.refusals = list(refusals)
+        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
+        with caplog.at_level(logging.WARNING, logger="app.mail"):
+            await _deliver(Outbox(backend, retry_delays=QUICK_RETRIES))
+    assert mailbox.offered == offered
+    assert not mailbox.messages
+    (failure,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "reset user_id=1" in failure.getMessage()
+    assert refusals[-1].split()[0] in failure.getMessage()
+    assert "token" not in caplog.text
+
+
+async def test_a_mail_server_that_comes_back_gets_the_message(
+    make_settings: MakeSettings,
+) -> None:
+    # Nothing listens on the port at first (a server restarting); the
+    # server is up before the second try.
+    port = free_port()
+    outbox = Outbox(
+        SmtpBackend(_smtp(make_settings, port, "none")), retry_delays=(1.0, 1.0)
+    )
+    message = render("reset_password", to="ada@example.com", link=LINK, hours="1")
+    outbox.submit("reset user_id=1", lambda: outbox.send(message))
+    await asyncio.sleep(0.3)
+    assert outbox.pending
+    with smtp_server(port=port) as mailbox:
+        await outbox.drain()
+    assert len(mailbox.messages) == 1

@@ -66,6 +66,23 @@ class SmtpBackend:
         )
 
 
+def may_pass_later(error: Exception) -> bool:
+    """Whether a delivery that failed with ``error`` may pass if tried again soon.
+
+    Yes when the server could not be reached, dropped the connection or timed
+    out, or answered 4xx (RFC 5321's transient failures); no for 5xx answers,
+    wrong credentials, a server without STARTTLS or a certificate that does
+    not verify, which a retry only repeats.
+    """
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(may_pass_later(refusal) for refusal in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return 400 <= error.code < 500
+    # Refused, reset or timed-out connections (aiosmtplib's own included),
+    # but not a TLS failure: a certificate that does not verify won't soon.
+    return isinstance(error, OSError) and not isinstance(error, ssl.SSLError)
+
+
 def backend_for(settings: Settings) -> Backend:
     """Return the backend that the settings choose."""
     if settings.mail_backend == "smtp":
