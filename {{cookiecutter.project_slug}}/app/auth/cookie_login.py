@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from app.auth.credentials import VerifiedUser
-from app.auth.events import EventType
-from app.auth.mfa.challenge import MfaRequired, second_factor_required
-from app.auth.session.lifecycle import LoginResponse, start_session
+from app.auth.login import password_accepted
+from app.auth.mfa.challenge import MfaRequired
+from app.auth.session.lifecycle import LoginResponse
 from app.db import SessionDep
 
 
@@ -24,12 +24,4 @@ async def login(
 
     With MFA on, no session yet: the answer is a token for ``/auth/mfa/verify``.
     """
-    if user.mfa_enabled:
-        return await second_factor_required(request, response, db, user)
-    return await start_session(
-        request=request,
-        response=response,
-        db=db,
-        user=user,
-        event=EventType.LOGIN_SUCCEEDED,
-    )
+    return await password_accepted(request, response, db, user)

@@ -17,11 +17,11 @@ from fastapi import Depends, Form, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.credentials import INVALID_CREDENTIALS, authenticated_user
-from app.auth.events import EventType
-from app.auth.mfa.challenge import MfaRequired, second_factor_required
+from app.auth.login import password_accepted
+from app.auth.mfa.challenge import MfaRequired
 from app.auth.session import store
 from app.auth.session.errors import TokenError, invalid_grant, invalid_request
-from app.auth.session.lifecycle import no_store, start_session
+from app.auth.session.lifecycle import no_store
 from app.auth.session.models import RefreshToken
 from app.auth.session.schemas import MAX_REFRESH_TOKEN_LENGTH, TokenPair
 from app.auth.session.tokens import Tokens
@@ -91,16 +91,8 @@ async def login(
     )
     if user is None:
         raise invalid_grant(INVALID_CREDENTIALS)
-    if user.mfa_enabled:
-        # No tokens yet: the client answers the challenge at /auth/mfa/verify.
-        return await second_factor_required(request, response, db, user)
-    return await start_session(
-        request=request,
-        response=response,
-        db=db,
-        user=user,
-        event=EventType.LOGIN_SUCCEEDED,
-    )
+    # With MFA on, no tokens yet: the client answers at /auth/mfa/verify.
+    return await password_accepted(request, response, db, user)
 
 
 async def refresh_grant(
