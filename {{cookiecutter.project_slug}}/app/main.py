@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,6 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What exists once the app is up (modules, classes, routes, settings)
+        # lives as long as the process. Frozen, the cycle collector skips it:
+        # otherwise each full collection walks all of it while every request
+        # in flight waits, and the cycles of busy requests bring one on
+        # several times a second (the template's bench/ measured it).
+        gc.collect()
+        gc.freeze()
         yield
         await release(app)
 
