@@ -18,7 +18,14 @@ from tests.cli import start_app
 from tests.conftest import MakeSettings
 from tests.helpers import TEST_SECRET_KEY
 from tests.smtp import PASSWORD as SMTP_PASSWORD
-from tests.smtp import USERNAME, free_port, self_signed, smtp_server, text_of
+from tests.smtp import (
+    USERNAME,
+    Mailbox,
+    free_port,
+    self_signed,
+    smtp_server,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -195,11 +202,23 @@ async def test_wrong_smtp_credentials_send_nothing(
 QUICK_RETRIES = (0.2, 0.2)
 
 
-async def _deliver(outbox: Outbox) -> None:
-    """Hand the outbox one message to send, as a job, and wait for the job."""
+async def _deliver_past(
+    make_settings: MakeSettings, refusals: list[str], caplog: pytest.LogCaptureFixture
+) -> Mailbox:
+    """Send one message, as a job, to a server that first answers ``refusals``.
+
+    Return the server's mailbox once the job is done; ``caplog`` holds what
+    the job logged.
+    """
     message = render("reset_password", to="ada@example.com", link=LINK, hours="1")
-    outbox.submit("reset user_id=1", lambda: outbox.send(message))
-    await outbox.drain()
+    with smtp_server() as mailbox:
+        mailbox.refusals = list(refusals)
+        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
+        outbox = Outbox(backend, retry_delays=QUICK_RETRIES)
+        with caplog.at_level(logging.WARNING, logger="app.mail"):
+            outbox.submit("reset user_id=1", lambda: outbox.send(message))
+            await outbox.drain()
+    return mailbox
 
 
 @pytest.mark.parametrize(
@@ -209,11 +228,7 @@ async def _deliver(outbox: Outbox) -> None:
 async def test_a_temporary_refusal_is_tried_again(
     make_settings: MakeSettings, refusals: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with smtp_server() as mailbox:
-        mailbox.refusals = list(refusals)
-        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
-        with caplog.at_level(logging.WARNING, logger="app.mail"):
-            await _deliver(Outbox(backend, retry_delays=QUICK_RETRIES))
+    mailbox = await _deliver_past(make_settings, refusals, caplog)
     assert mailbox.offered == len(refusals) + 1
     assert len(mailbox.messages) == 1
     retries = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -236,11 +251,7 @@ async def test_a_delivery_that_keeps_failing_is_logged_once_and_dropped(
     offered: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with smtp_server() as mailbox:
-        mailbox.refusals = list(refusals)
-        backend = SmtpBackend(_smtp(make_settings, mailbox.port, "none"))
-        with caplog.at_level(logging.WARNING, logger="app.mail"):
-            await _deliver(Outbox(backend, retry_delays=QUICK_RETRIES))
+    mailbox = await _deliver_past(make_settings, refusals, caplog)
     assert mailbox.offered == offered
     assert not mailbox.messages
     (failure,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
