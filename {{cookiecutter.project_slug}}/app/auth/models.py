@@ -56,6 +56,7 @@ class LoginFailure(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # "account:<sha256 of the email>", "client:<address>",
-    # "register:<address>", or "reset-" and an account or client key.
+    # "register:<address>", or "reset-" or "verify-" (the mail a request
+    # asked for) and an account or client key.
     key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
