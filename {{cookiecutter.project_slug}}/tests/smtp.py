@@ -59,6 +59,17 @@ class Mailbox:
         """Return the messages sent to ``address``."""
         return [message for message in self.messages if message["To"] == address]
 
+    def token_to(self, address: str, page: str) -> str:
+        """Return the token of the last link to ``page`` mailed to ``address``.
+
+        Jobs that run side by side (a registration's verification and a
+        reset asked for at once) deliver in either order: the link's page,
+        not the order of arrival, tells the messages apart.
+        """
+        links = [m for m in self.to(address) if f"/{page}?token=" in text_of(m)]
+        assert links, f"no link to {page} mailed to {address}"
+        return token_in(links[-1], page)
+
     def last_to(self, address: str) -> EmailMessage:
         """Return the last message sent to ``address``."""
         received = self.to(address)

@@ -34,7 +34,7 @@ from tests.helpers import (
     register,
     session_ended,
 )
-from tests.smtp import Mailbox, html_of, smtp_server, text_of, token_in
+from tests.smtp import Mailbox, html_of, smtp_server, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +98,7 @@ async def registered(app: FastAPI, client: httpx.AsyncClient, email: str = ADA) 
     """Register ``email`` and return the token of the verification link it got."""
     await register(client, email)
     await sent(app)
-    return token_in(mailbox_of(app).last_to(email), "verify-email")
+    return mailbox_of(app).token_to(email, "verify-email")
 
 
 def mailbox_of(app: FastAPI) -> Mailbox:
@@ -190,7 +190,7 @@ async def test_a_verification_request_mails_a_new_link_and_none_once_verified(
     asked = await client.post("/auth/verify/request", headers=headers)
     assert asked.status_code == 202
     await sent(app)
-    second = token_in(mailbox.last_to(ADA), "verify-email")
+    second = mailbox.token_to(ADA, "verify-email")
     assert second != first
     # The newer link voids the older one.
     assert (
@@ -239,7 +239,7 @@ async def test_tokens_are_random_stored_hashed_and_expire_in_time(
     verify = await registered(app, client)
     await forgot(client, ADA)
     await sent(app)
-    reset_token = token_in(mailbox.last_to(ADA), "reset-password")
+    reset_token = mailbox.token_to(ADA, "reset-password")
     assert len(verify) >= 43  # 256 bits in base64url
     async with engine.connect() as connection:
         rows = (await connection.execute(select(AccountToken))).all()
@@ -270,7 +270,7 @@ async def test_a_bad_used_expired_or_foreign_token_gets_the_same_400(
     verify = await registered(app, client)
     await forgot(client, ADA)
     await sent(app)
-    token = token_in(mailbox.last_to(ADA), "reset-password")
+    token = mailbox.token_to(ADA, "reset-password")
     if case == "tampered":
         token = token[:-1] + ("A" if token[-1] != "A" else "B")
     elif case == "used":
@@ -305,10 +305,10 @@ async def test_a_newer_reset_link_or_a_password_change_voids_older_ones(
     await register(client, ADA)
     await forgot(client, ADA)
     await sent(app)
-    older = token_in(mailbox.last_to(ADA), "reset-password")
+    older = mailbox.token_to(ADA, "reset-password")
     await forgot(client, ADA)
     await sent(app)
-    newer = token_in(mailbox.last_to(ADA), "reset-password")
+    newer = mailbox.token_to(ADA, "reset-password")
     assert (await reset(client, older, NEW_PASSWORD)).json() == INVALID
 
     login = await login_response(client, ADA)
@@ -400,7 +400,7 @@ async def test_a_reset_sets_the_password_ends_every_session_and_logs_nobody_in(
         phone_login = await login_response(phone, ADA)
         await forgot(client, ADA)
         await sent(app)
-        token = token_in(mailbox.last_to(ADA), "reset-password")
+        token = mailbox.token_to(ADA, "reset-password")
         done = await reset(client, token, NEW_PASSWORD)
         assert done.status_code == 204
         assert not done.content
@@ -418,7 +418,7 @@ async def test_a_weak_new_password_is_422_and_keeps_the_link(
     await register(client, ADA)
     await forgot(client, ADA)
     await sent(app)
-    token = token_in(mailbox.last_to(ADA), "reset-password")
+    token = mailbox.token_to(ADA, "reset-password")
     weak = await reset(client, token, "short1")
     assert weak.status_code == 422
     assert "short1" not in weak.text
@@ -448,7 +448,7 @@ async def test_an_email_change_needs_the_password_and_the_new_address_and_tells_
     )
     assert asked.status_code == 202, asked.text
     await sent(app)
-    token = token_in(mailbox.last_to(new), "confirm-email")
+    token = mailbox.token_to(new, "confirm-email")
     notice = mailbox.last_to(ADA)
     assert new in text_of(notice)
     assert "token=" not in text_of(notice) + html_of(notice)
@@ -482,7 +482,7 @@ async def test_an_address_taken_before_the_confirmation_is_409(
     )
     assert asked.status_code == 202
     await sent(app)
-    token = token_in(mailbox.last_to(new), "confirm-email")
+    token = mailbox.token_to(new, "confirm-email")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver"
@@ -513,7 +513,7 @@ async def test_required_verification_refuses_an_unverified_login_with_403(
         assert "__Host-" not in refused.headers.get("set-cookie", "")
         assert "session" not in refused.headers.get("set-cookie", "")
         assert (await client.get("/auth/me")).status_code == 401
-        token = token_in(mailbox.last_to(ADA), "verify-email")
+        token = mailbox.token_to(ADA, "verify-email")
         assert (
             await client.post("/auth/verify", json={"token": token})
         ).status_code == 204
