@@ -6,7 +6,7 @@ mail server therefore costs no request any time, and the change a request
 made is committed before the job starts. A delivery that may pass later
 (the server is down or restarting, it timed out, it answered 4xx) is tried
 again twice, a few seconds apart; a permanent refusal (5xx, wrong
-credentials, no STARTTLS) is not. A job that still fails is logged on one
+credentials, no STARTTLS, a TLS failure) is not. A job that still fails is logged on one
 line (which job, for which user, why; never a token or a link) and dropped:
 jobs live in memory, so the user asks again (a new verification, reset or
 email change message) once the mail server is back. At shutdown the outbox
