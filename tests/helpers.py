@@ -168,6 +168,10 @@ def install_project(project: Path) -> Path:
     uv = [find_uv_bin(), "--no-config", "--quiet"]
     run([*uv, "venv", "--python", sys.executable, venv], cwd=project, env=env)
     install = ["pip", "install", "--python", python, "--constraint", "constraints.txt"]
+    # As pip does by default (uv does not): every process the steps start,
+    # servers, commands and tools, then loads the dependencies' bytecode
+    # instead of compiling them from source, about 2 s a process here.
+    install.append("--compile-bytecode")
     run(
         [*uv, *install, "--editable", ".[dev]"],
         cwd=project,
