@@ -49,9 +49,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     xdist hands out units (classes, modules) in this order, to whichever
     worker is free. Longest first leaves only short units for the end of the
-    run, so no worker waits long alone for the other: a combination on
-    PostgreSQL takes 2 to 3 minutes here, an image about as long, one on
-    SQLite 2 minutes, any other unit seconds.
+    run, so no worker waits long alone for the other. Here a combination on
+    PostgreSQL takes 2 to 3 minutes, one on SQLite about 2, an image up to
+    1.5 (the first one builds the base image too), any other unit seconds.
     """
     items.sort(key=_expected_length)
 
