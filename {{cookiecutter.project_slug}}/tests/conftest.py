@@ -21,6 +21,7 @@ from tests import database
 from tests.helpers import TEST_SECRET_KEY
 from tests.secrets_watch import watching
 from tests.servers import PROJECT_ROOT, uvicorn_servers
+from tests.smtp import Mailbox, smtp_server
 
 MakeSettings = Callable[..., Settings]
 
@@ -152,6 +153,31 @@ def make_settings(database_url: str) -> MakeSettings:
 @pytest.fixture
 def settings(make_settings: MakeSettings) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def production_mailbox() -> Iterator[Mailbox]:
+    """A local SMTP server for production settings (``production_settings``)."""
+    with smtp_server() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture
+def production_settings(
+    make_settings: MakeSettings, production_mailbox: Mailbox
+) -> Settings:
+    """Production settings whose mail goes to ``production_mailbox``.
+
+    Production refuses the console backend, so a registration's message goes
+    by SMTP. With no server to take it, its job would retry for seconds and
+    ``release`` would wait that long for it.
+    """
+    return make_settings(
+        environment="production",
+        smtp_host="127.0.0.1",
+        smtp_port=production_mailbox.port,
+        smtp_tls="none",
+    )
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from app.main import create_app, release
 from app.reader import Reader
 from app.state import app_state
 from tests.cli import cli_async
-from tests.conftest import MakeSettings
 from tests.helpers import PASSWORD, login, register
 from tests.servers import register_on
 
@@ -150,9 +149,9 @@ async def test_login_sets_a_hardened_session_cookie(client: httpx.AsyncClient) -
 
 
 async def test_production_cookies_are_secure_with_the_host_prefix(
-    make_settings: MakeSettings,
+    production_settings: Settings,
 ) -> None:
-    app = create_app(make_settings(environment="production"))
+    app = create_app(production_settings)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://testserver"
     ) as client:

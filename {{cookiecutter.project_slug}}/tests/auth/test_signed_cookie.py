@@ -74,9 +74,9 @@ async def test_login_sets_a_hardened_session_cookie(client: httpx.AsyncClient) -
 
 
 async def test_production_cookies_are_secure_with_the_host_prefix(
-    make_settings: MakeSettings,
+    production_settings: Settings,
 ) -> None:
-    app = create_app(make_settings(environment="production"))
+    app = create_app(production_settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="https://testserver"
