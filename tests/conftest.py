@@ -44,6 +44,21 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.path.insert(0, str(TEMPLATE_DIR))
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """Run one worker more than there are CPUs for ``-n auto``.
+
+    A combination's steps wait on other processes much of the time (its
+    servers, Chromium, podman, PostgreSQL). With one worker per CPU, both
+    cores of the 2-core CI machine were idle 18% of a full run (vmstat); with
+    three workers, 5%, and the run took 1488 s instead of 1664 s, for the
+    same CPU time (process accounting: 46 CPU-minutes either way).
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still sets the number, as in xdist.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    return len(os.sched_getaffinity(0)) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put the longest units of work first (the sort keeps each unit whole).
 
