@@ -156,17 +156,15 @@ def settings(make_settings: MakeSettings) -> Settings:
 
 
 @pytest.fixture
-def production_mailbox() -> Iterator[Mailbox]:
-    """A local SMTP server for production settings (``production_settings``)."""
-    with smtp_server() as mailbox:
-        yield mailbox
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on a free local port (tests/smtp.py); its mailbox."""
+    with smtp_server() as received:
+        yield received
 
 
 @pytest.fixture
-def production_settings(
-    make_settings: MakeSettings, production_mailbox: Mailbox
-) -> Settings:
-    """Production settings whose mail goes to ``production_mailbox``.
+def production_settings(make_settings: MakeSettings, mailbox: Mailbox) -> Settings:
+    """Production settings whose mail goes to ``mailbox``.
 
     Production refuses the console backend, so a registration's message goes
     by SMTP. With no server to take it, its job would retry for seconds and
@@ -175,7 +173,7 @@ def production_settings(
     return make_settings(
         environment="production",
         smtp_host="127.0.0.1",
-        smtp_port=production_mailbox.port,
+        smtp_port=mailbox.port,
         smtp_tls="none",
     )
 

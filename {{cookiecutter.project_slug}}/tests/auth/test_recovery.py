@@ -34,7 +34,7 @@ from tests.helpers import (
     register,
     session_ended,
 )
-from tests.smtp import Mailbox, html_of, smtp_server, text_of
+from tests.smtp import Mailbox, html_of, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +42,6 @@ PUBLIC_URL = "https://app.example.com"
 ADA = "ada@example.com"
 NEW_PASSWORD = "a brand new passphrase"
 INVALID = {"detail": "Invalid or expired token"}
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as received:
-        yield received
 
 
 @pytest.fixture
