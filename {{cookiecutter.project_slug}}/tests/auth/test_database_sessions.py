@@ -6,8 +6,8 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
@@ -99,9 +99,14 @@ async def _forge(app: FastAPI, cookie: str, **values: datetime) -> None:
         await db.commit()
 
 
-@contextmanager
-def _statements(app: FastAPI) -> Iterator[list[str]]:
-    """Record every SQL statement the application sends to the database."""
+@asynccontextmanager
+async def _statements(app: FastAPI) -> AsyncIterator[list[str]]:
+    """Record every SQL statement the application sends to the database.
+
+    Mail jobs already submitted (a registration's verification) are waited
+    for first: they run in tasks of their own and would add their statements.
+    """
+    await app_state(app).outbox.drain()
     seen: list[str] = []
 
     def record(*args: Any) -> None:
@@ -237,7 +242,7 @@ async def test_an_authenticated_request_is_one_indexed_read_and_no_write(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await _logged_in(client)
-    with _statements(app) as statements:
+    async with _statements(app) as statements:
         for _ in range(3):
             response = await client.get("/auth/me")
             assert response.status_code == 200
@@ -249,9 +254,8 @@ async def test_an_authenticated_request_is_one_indexed_read_and_no_write(
         assert statement.lstrip().upper().startswith("SELECT")
         assert "user_session.token_hash = " in statement
         assert "JOIN user_session" in statement
-    with _statements(app) as anonymous:
-        async with _browser(app) as stranger:
-            assert (await stranger.get("/auth/me")).status_code == 401
+    async with _statements(app) as anonymous, _browser(app) as stranger:
+        assert (await stranger.get("/auth/me")).status_code == 401
     assert anonymous == []
 
 
@@ -261,7 +265,7 @@ async def test_last_seen_is_written_at_most_once_a_minute(
     cookie = await _logged_in(client)
     recent = utcnow() - TOUCH_AFTER / 2
     await _forge(app, cookie, last_seen_at=recent)
-    with _statements(app) as statements:
+    async with _statements(app) as statements:
         assert (await client.get("/auth/me")).status_code == 200
     assert (await _row(app, cookie)).last_seen_at == recent
     assert not any(s.lstrip().upper().startswith("UPDATE") for s in statements)
@@ -269,7 +273,7 @@ async def test_last_seen_is_written_at_most_once_a_minute(
     stale = utcnow() - 2 * TOUCH_AFTER
     await _forge(app, cookie, last_seen_at=stale)
     before = utcnow()
-    with _statements(app) as statements:
+    async with _statements(app) as statements:
         assert (await client.get("/auth/me")).status_code == 200
     assert (await _row(app, cookie)).last_seen_at >= before
     assert len(statements) == 2
@@ -284,7 +288,7 @@ async def test_concurrent_requests_write_last_seen_once(
     # per request, each with a pooled connection of its own.
     cookie = await _logged_in(client)
     await _forge(app, cookie, last_seen_at=utcnow() - 2 * TOUCH_AFTER)
-    with _statements(app) as statements:
+    async with _statements(app) as statements:
         answers = await asyncio.gather(*(client.get("/auth/me") for _ in range(10)))
     assert [answer.status_code for answer in answers] == [200] * 10
     updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
