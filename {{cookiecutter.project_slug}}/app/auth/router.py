@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -14,7 +15,7 @@ from app.auth.credentials import counted_attempt, counted_registration, failed
 from app.auth.dependencies import CurrentUser
 from app.auth.events import EventType, record
 from app.auth.models import User
-from app.auth.rbac import grant_default_roles
+from app.auth.rbac import Principal, grant_default_roles
 from app.auth.schemas import (
     MAX_ID,
     EventRead,
@@ -52,10 +53,24 @@ def _declared_security() -> dict[str, Any]:
 async def me(request: Request, response: Response) -> Response:
     """Return the logged-in user."""
     principal = await session.current_principal(request, response)
-    answer = Response(MeRead.of(principal).model_dump_json(), media_type=JSON)
+    answer = Response(_me_body(principal), media_type=JSON)
     # What the check set on ``response`` (a renewed cookie) goes with it.
     answer.raw_headers.extend(response.raw_headers)
     return answer
+
+
+# Answers of /auth/me kept per process (a few hundred bytes each).
+ME_BODIES = 4096
+
+
+@lru_cache(maxsize=ME_BODIES)
+def _me_body(principal: Principal) -> bytes:
+    # The answer depends on the principal alone, which is immutable, and
+    # building it (a model, then its JSON) cost more than a bearer token's
+    # whole check. The principal still comes from this request's session
+    # check, so nothing here outlives a revocation. The least recently used
+    # answer goes first: a flood of users costs rebuilds, never memory.
+    return MeRead.of(principal).model_dump_json().encode()
 
 
 # One login route for every strategy, added here so that it keeps its place;

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
@@ -11,6 +12,8 @@ from sqlalchemy import select, update
 
 from app.auth import passwords
 from app.auth.models import User
+from app.auth.rbac import Principal
+from app.auth.router import ME_BODIES, _me_body
 from app.state import app_state
 from tests.helpers import (
     PASSWORD,
@@ -36,6 +39,18 @@ async def test_login_then_me(client: httpx.AsyncClient) -> None:
 
 async def test_me_is_401_anonymously(client: httpx.AsyncClient) -> None:
     assert (await client.get("/auth/me")).status_code == 401
+
+
+async def test_me_keeps_a_bounded_number_of_answers() -> None:
+    # Each answer is built for one principal and kept; a flood of distinct
+    # users makes the oldest ones go, never memory grow.
+    _me_body.cache_clear()
+    for user_id in range(1, ME_BODIES + 101):
+        principal = Principal(id=user_id, email=f"user{user_id}@example.com")
+        assert json.loads(_me_body(principal))["id"] == user_id
+    assert _me_body.cache_info().currsize == ME_BODIES
+    verified = Principal(id=1, email="user1@example.com", email_verified=True)
+    assert json.loads(_me_body(verified))["email_verified"] is True
 
 
 async def test_logout_requires_a_session(client: httpx.AsyncClient) -> None:
