@@ -49,7 +49,10 @@ async def test_me_keeps_a_bounded_number_of_answers() -> None:
         principal = Principal(id=user_id, email=f"user{user_id}@example.com")
         assert json.loads(_me_body(principal))["id"] == user_id
     assert _me_body.cache_info().currsize == ME_BODIES
-    verified = Principal(id=1, email="user1@example.com", email_verified=True)
+    # A kept answer is never given for a changed principal.
+    last = Principal(id=user_id, email=f"user{user_id}@example.com")
+    assert json.loads(_me_body(last))["email_verified"] is False
+    verified = Principal(id=user_id, email=last.email, email_verified=True)
     assert json.loads(_me_body(verified))["email_verified"] is True
 
 
